@@ -1,0 +1,51 @@
+# espnet_codec_lm: the two commands on a fresh machine are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := tools/venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.install-stamp
+RECIPE := egs2/mini_bilingual/codec_lm1
+# Tests and the demo use both cores; one torch thread per process avoids oversubscription.
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: install test test-fast lint format demo demo-all bench clean help
+
+help:
+	@echo "make install   create tools/venv (CPU torch, espnet, deps) and apt packages"
+	@echo "make demo      the main job: mini bilingual recipe end to end (installs first)"
+	@echo "make test      the test suite (installs first)"
+	@echo "make lint      ruff check, ruff format --check, shellcheck"
+	@echo "make bench     speed benchmarks (codec, LM step, training, decoding)"
+	@echo "make clean     remove caches and the mini recipe's outputs (keeps tools/venv)"
+
+$(STAMP): tools/install.sh tools/requirements.txt tools/requirements-dev.txt setup.py
+	tools/install.sh
+
+install: $(STAMP)
+
+test: install
+	$(PY) -m pytest test -q -x --timeout=900; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+test-fast: install
+	$(PY) -m pytest test -q -m "not slow" --timeout=600
+
+lint: install
+	$(VENV)/bin/ruff check espnet_codec_lm test bench egs2
+	$(VENV)/bin/ruff format --check espnet_codec_lm test bench egs2
+	find egs2 tools .ci -name '*.sh' -o -name run -o -name 'run.sh' | sort -u | xargs $(VENV)/bin/shellcheck -x
+
+format: install
+	$(VENV)/bin/ruff format espnet_codec_lm test bench egs2
+	$(VENV)/bin/ruff check --fix espnet_codec_lm test bench egs2
+
+demo: install
+	cd $(RECIPE) && ./run.sh
+
+demo-all: install
+	cd $(RECIPE) && ./run.sh --systems all
+
+bench: install
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	find . -name __pycache__ -prune -exec rm -rf {} + ; rm -rf .pytest_cache .ruff_cache
+	rm -rf $(RECIPE)/data $(RECIPE)/dump $(RECIPE)/exp

@@ -1,0 +1,1 @@
+"""espnet_codec_lm."""
