@@ -47,7 +47,9 @@ if [ ! -x "${venv}/bin/python" ]; then
     ${python} -m venv "${venv}"
 fi
 pip=("${venv}/bin/python" -m pip --disable-pip-version-check -q)
-"${pip[@]}" install -U "pip>=24" wheel
+# Some machines list extra local indexes that do not exist; pip warns once per package about them.
+quiet_pip() { "${pip[@]}" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+quiet_pip install -U "pip>=24" wheel
 
 constraints=${venv}/constraints.txt
 if [ "${torch_spec}" = "none" ]; then
@@ -57,7 +59,8 @@ if [ "${torch_spec}" = "none" ]; then
     }
 else
     log "installing ${torch_spec}"
-    "${pip[@]}" install "${torch_spec}"
+    read -ra torch_args <<<"${torch_spec}" # may carry e.g. --index-url for a CUDA build
+    quiet_pip install "${torch_args[@]}"
 fi
 # Pin whatever torch is now installed, so no later requirement can replace it with a CUDA build.
 torch_version=$("${venv}/bin/python" -c "import torch; print(torch.__version__.split('+')[0])")
@@ -65,12 +68,17 @@ echo "torch==${torch_version}" >"${constraints}"
 log "torch ${torch_version} pinned"
 
 log "installing requirements (this is the slow part on a fresh machine)"
-"${pip[@]}" install -c "${constraints}" -r "${here}/requirements.txt" -r "${here}/requirements-dev.txt"
+quiet_pip install -c "${constraints}" -r "${here}/requirements.txt" -r "${here}/requirements-dev.txt"
 # espnet pins setuptools<74 while torch>=2.12 needs setuptools>=77: take espnet without its
 # dependency list; requirements.txt names the ones our code path imports.
 log "installing ${espnet_spec} (--no-deps)"
-"${pip[@]}" install --no-deps "${espnet_spec}"
-"${pip[@]}" install --no-deps --no-build-isolation -e "${root}"
+quiet_pip install --no-deps "${espnet_spec}"
+# setuptools prints a long banner about editable installs on stderr: keep it out of the way
+# unless the install fails.
+if ! quiet_pip install --no-deps --no-build-isolation -e "${root}" 2>"${venv}/editable.log"; then
+    cat "${venv}/editable.log" >&2
+    exit 1
+fi
 
 echo "${inputs_hash}" >"${stamp}"
 log "done: $(du -sh "${venv}" | cut -f1) in ${venv}"
