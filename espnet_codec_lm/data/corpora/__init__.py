@@ -1,0 +1,48 @@
+"""Corpus preparers: one ``prepare_<corpus>(src, out, subsets, nj, **options)`` per corpus.
+
+Each writes Kaldi data directories (one per subset) under ``out`` from the corpus as it lies on
+disk under ``src``. :data:`CORPORA` maps a corpus name to ``"module:function"`` so that the
+entry point imports only the preparer it runs (``--help`` stays fast); add a corpus by writing
+``espnet_codec_lm/data/corpora/<corpus>.py`` and one line here.
+
+Preparer contract:
+- ``src``: the corpus root (``None`` for generated corpora), ``out``: the directory receiving
+  ``<subset>/`` data dirs, ``subsets``: which subsets (``None`` = the corpus's default list),
+  ``nj``: parallel jobs; further keyword options are corpus-specific.
+- Never modify ``src``; write atomically; a rerun skips what is already done.
+- Raise :class:`espnet_codec_lm.data.kaldi_io.DataDirError` (or ``ValueError``) with a one-line
+  message naming the file for bad input.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+CORPORA: dict[str, str] = {
+    "mini_bilingual": "espnet_codec_lm.data.corpora.mini_bilingual:prepare_mini_bilingual",
+}
+
+
+def get_preparer(name: str) -> Callable[..., Any]:
+    """The ``prepare_<name>`` function; ``ValueError`` naming the known corpora otherwise."""
+    if name not in CORPORA:
+        raise ValueError(f"unknown corpus '{name}' (known: {', '.join(sorted(CORPORA))})")
+    module, func = CORPORA[name].split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def prepare(
+    name: str,
+    src: str | Path | None,
+    out: str | Path,
+    subsets: Sequence[str] | None = None,
+    nj: int = 1,
+    **options: Any,
+) -> Any:
+    """Run the preparer registered as ``name``."""
+    return get_preparer(name)(
+        Path(src) if src is not None else None, Path(out), subsets, nj, **options
+    )
