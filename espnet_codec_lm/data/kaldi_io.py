@@ -10,6 +10,7 @@ what it is good at: opening ``wav.scp`` entries (paths, ``cmd |`` pipes, ark off
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from espnet_codec_lm.utils.fileio import atomic_open
@@ -19,26 +20,50 @@ class DataDirError(ValueError):
     """A problem with a data directory, reported on one line naming the file and the id/line."""
 
 
-def read_table(
-    path: str | Path, allow_empty_value: bool = False, allow_duplicates: bool = False
-) -> dict[str, str]:
-    """Read ``id value`` lines into an ordered dict.
+@dataclass(frozen=True)
+class Problem:
+    """One defect found in a data directory: the file, the line (0 if none), the utterance."""
 
-    Errors (one line each, naming ``path``, the line number and the id): not UTF-8, a line with
-    no value (unless ``allow_empty_value``), a duplicated id (unless ``allow_duplicates``, in
-    which case the first one wins).
+    file: str
+    message: str
+    utt: str | None = None
+    line: int = 0
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        who = f" utterance '{self.utt}':" if self.utt is not None else ""
+        return f"{where}:{who} {self.message}"
+
+
+def parse_table(
+    path: str | Path,
+    allow_empty_value: bool = False,
+    check_sorted: bool = False,
+    empty_message: str = "empty value",
+) -> tuple[dict[str, str], list[Problem]]:
+    """Read ``id value`` lines leniently: the good lines, and every :class:`Problem` found.
+
+    Problems: a line that is not UTF-8 (its id is still reported when it can be decoded), a
+    line with no value (unless ``allow_empty_value``), a duplicated id (the first one is kept),
+    and with ``check_sorted`` the first id out of C-locale order.
     """
     path = Path(path)
+    problems: list[Problem] = []
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise DataDirError(f"{path}: cannot read: {e.strerror or e}") from None
+        return {}, [Problem(str(path), f"cannot read: {e.strerror or e}")]
     out: dict[str, str] = {}
+    prev: str | None = None
+    unsorted_reported = False
     for lineno, line_b in enumerate(raw.splitlines(), start=1):
         try:
             line = line_b.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise DataDirError(f"{path}:{lineno}: not valid UTF-8 (byte {e.start})") from None
+            key = line_b.split(maxsplit=1)[0].decode("utf-8", "replace") if line_b.strip() else None
+            msg = f"not valid UTF-8 (byte {e.start} of the line)"
+            problems.append(Problem(str(path), msg, key, lineno))
+            continue
         line = line.strip()
         if not line:
             continue
@@ -46,12 +71,26 @@ def read_table(
         key = parts[0]
         value = parts[1].strip() if len(parts) > 1 else ""
         if not value and not allow_empty_value:
-            raise DataDirError(f"{path}:{lineno}: utterance '{key}' has an empty value")
+            problems.append(Problem(str(path), empty_message, key, lineno))
+            continue
         if key in out:
-            if allow_duplicates:
-                continue
-            raise DataDirError(f"{path}:{lineno}: duplicate id '{key}'")
+            problems.append(Problem(str(path), "duplicate id", key, lineno))
+            continue
+        if check_sorted and prev is not None and key < prev and not unsorted_reported:
+            msg = f"not sorted (comes after '{prev}'; write with LC_ALL=C sort)"
+            problems.append(Problem(str(path), msg, key, lineno))
+            unsorted_reported = True
+        prev = key
         out[key] = value
+    return out, problems
+
+
+def read_table(path: str | Path, allow_empty_value: bool = False) -> dict[str, str]:
+    """Read ``id value`` lines into an ordered dict; the first problem (not UTF-8, empty value,
+    duplicate id) raises a one-line :class:`DataDirError` naming file, line and id."""
+    out, problems = parse_table(path, allow_empty_value)
+    if problems:
+        raise DataDirError(str(problems[0]))
     return out
 
 

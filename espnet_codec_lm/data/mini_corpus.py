@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from espnet_codec_lm.data.data_dir import DataDir, write_data_dir
 from espnet_codec_lm.data.espeak import ZH_VOICE, Voice, count_han, synthesize
 from espnet_codec_lm.data.grammar import SentencePair, sample_unique_pairs
-from espnet_codec_lm.data.kaldi_io import write_table
 from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text
 from espnet_codec_lm.utils.progress import progress
 
@@ -237,34 +237,21 @@ def generate(out: str | Path, cfg: MiniCorpusConfig, nj: int = 2) -> dict:
 
     for split in SPLITS:
         su = [u for u in utts if u.split == split]
-        d = out / split
-        write_table(
-            d / "wav.scp", {u.utt_id: str(out / "wav" / split / f"{u.utt_id}.wav") for u in su}
-        )
-        write_table(d / "text", {u.utt_id: u.text for u in su})
-        write_table(d / "utt2spk", {u.utt_id: u.spk for u in su})
-        write_table(d / "utt2lang", {u.utt_id: u.lang for u in su})
-        write_table(
-            d / "utt2dur",
-            {u.utt_id: f"{dur[str(out / 'wav' / split / f'{u.utt_id}.wav')]:.4f}" for u in su},
-        )
-        spk2utt: dict[str, list[str]] = {}
-        for u in sorted(su, key=lambda u: u.utt_id):
-            spk2utt.setdefault(u.spk, []).append(u.utt_id)
-        write_table(d / "spk2utt", {s: " ".join(v) for s, v in spk2utt.items()})
-        for lang in ("en", "zh"):
-            write_table(
-                d / f"text.{lang}",
-                {u.utt_id: u.translation[1] for u in su if u.translation[0] == lang},
-            )
-        write_table(
-            d / "wav_tgt.scp",
-            {
-                u.utt_id: str(out / "wav_tgt" / split / f"{u.utt_id}.wav")
-                for u in su
-                if u.lang == "en"
+        wav = {u.utt_id: out / "wav" / split / f"{u.utt_id}.wav" for u in su}
+        tgt = {u.utt_id: out / "wav_tgt" / split / f"{u.utt_id}.wav" for u in su if u.lang == "en"}
+        dd = DataDir(
+            wav_scp={k: str(v) for k, v in wav.items()},
+            utt2spk={u.utt_id: u.spk for u in su},
+            text={u.utt_id: u.text for u in su},
+            utt2lang={u.utt_id: u.lang for u in su},
+            translations={
+                lang: {u.utt_id: u.translation[1] for u in su if u.translation[0] == lang}
+                for lang in ("en", "zh")
             },
+            wav_tgt={k: str(v) for k, v in tgt.items()},
+            utt2dur={k: dur[str(v)] for k, v in wav.items()},
         )
+        write_data_dir(dd, out / split, overwrite=True)
 
     pool_dir = out / "text_pool"
     for name, pairs in pools.items():
