@@ -1,0 +1,381 @@
+"""The speech LM: a Qwen2 decoder over the extended vocabulary, summed codebook embeddings,
+the extended LM head and parallel heads for codebooks 2..L'.
+
+Design (SPEC section 2; id ranges in :mod:`espnet_codec_lm.lm.vocab`):
+
+* ``SpeechLM.lm`` is a plain ``transformers`` ``Qwen2ForCausalLM`` whose vocabulary is the whole
+  extended vocabulary (``VocabLayout.size`` rows). Its state dict is therefore exactly the one a
+  Hugging Face Qwen2 has, so a checkpoint directory *is* a Hugging Face directory that
+  ``AutoModelForCausalLM.from_pretrained`` loads (backbone + extended head); the parallel heads and
+  the layout are saved beside it.
+* Input: tokens ``[B, T, L']``; the embedding of a position is the sum of the embeddings of its
+  non-``STREAM_PAD`` streams (a speech frame sums its L' codebook tokens, a text or boundary
+  token is its own embedding).
+* Output: the main head (``lm.lm_head``) scores the whole extended vocabulary (text, codebook 1,
+  boundary tokens); ``extra_heads[k-1]`` scores only codebook ``k+1``'s ``codebook_size`` ids
+  (local indices ``0..codebook_size-1``; add ``layout.codebook_offset(k)`` for vocabulary ids).
+  The paper used full-vocabulary projections for these heads (943.5M parameters at paper scale);
+  restricting them is equivalent at decoding, where other ids are masked anyway, and saves
+  ~317M parameters (doc/lm.md).
+* Loss: next-position cross-entropy on pre-shifted labels ``[B, T, L']`` (``IGNORE_ID`` where
+  there is no target; see :func:`espnet_codec_lm.lm.labels.shift_labels`). Stream 0 trains the
+  main head, stream k > 0 trains extra head k (speech targets only). ``loss`` is the summed
+  negative log-likelihood over all heads divided by the number of positions with a target, i.e.
+  the per-position NLL of Eq. 3/4 (a speech frame's likelihood is the product over its
+  codebooks). Sums and counts are reported per head (``text``, ``cb1``, ..., ``cbL'``).
+* Head logits are computed only at positions that have a target, so a training step costs no
+  more than a bare ``Qwen2ForCausalLM`` step (bench/lm_step.py).
+* Packed rows: pass ``position_ids`` restarting at 0 for each example and no ``attention_mask``;
+  transformers' masking utilities then build a block-diagonal causal mask (sdpa and eager), so
+  no attention crosses examples (test/lm/test_model.py checks packed == separate).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from espnet_codec_lm.lm.vocab import IGNORE_ID, STREAM_PAD, VocabLayout
+
+CONFIG_FILE = "config.json"
+HEADS_FILE = "speech_heads.safetensors"
+LAYOUT_FILE = "vocab_layout.json"
+META_FILE = "speech_lm.json"
+FORMAT_VERSION = 1
+
+
+class SpeechLMError(ValueError):
+    """A checkpoint / base model / input problem, reported on one line naming the path."""
+
+
+@dataclass
+class SpeechLMOutput:
+    """What :meth:`SpeechLM.forward` returns; fields are None when not requested."""
+
+    #: scalar training loss: total NLL over all heads / number of positions with a target
+    loss: torch.Tensor | None = None
+    #: total NLL (sum, with grad) and positions with a target, for global normalisation
+    nll: torch.Tensor | None = None
+    num_positions: torch.Tensor | None = None
+    #: per head NLL sums (detached) and target counts, in the order of ``SpeechLM.loss_names``
+    loss_sums: torch.Tensor | None = None
+    loss_counts: torch.Tensor | None = None
+    #: main head ``[B, T', V]`` and parallel heads ``[B, T', L'-1, codebook_size]``
+    logits: torch.Tensor | None = None
+    extra_logits: torch.Tensor | None = None
+    past_key_values: Any = None
+    hidden_states: torch.Tensor | None = None
+    loss_names: tuple[str, ...] = field(default=())
+
+    def head_losses(self) -> dict[str, float]:
+        """Mean NLL per head (``nan`` for a head without targets in this batch)."""
+        if self.loss_sums is None:
+            return {}
+        sums = self.loss_sums.float().cpu().tolist()
+        counts = self.loss_counts.cpu().tolist()
+        return {n: (s / c if c else float("nan")) for n, s, c in zip(self.loss_names, sums, counts)}
+
+
+class SpeechLM(nn.Module):
+    """Qwen2 backbone + summed codebook embeddings + extended head + parallel codebook heads.
+
+    Build one with :func:`espnet_codec_lm.lm.build.build_speech_lm` (init modes) or
+    :meth:`from_pretrained` (a saved checkpoint)."""
+
+    def __init__(self, config, layout: VocabLayout, lm=None) -> None:
+        """``config``: a ``Qwen2Config`` whose ``vocab_size`` equals ``layout.size``; ``lm``: an
+        existing ``Qwen2ForCausalLM`` of that config (else one is created with random weights)."""
+        super().__init__()
+        from transformers import Qwen2ForCausalLM
+
+        if config.vocab_size != layout.size:
+            raise SpeechLMError(
+                f"config vocab_size {config.vocab_size} != vocabulary layout size {layout.size}"
+            )
+        self.layout = layout
+        self.lm = lm if lm is not None else Qwen2ForCausalLM(config)
+        hidden = config.hidden_size
+        self.extra_heads = nn.ModuleList(
+            nn.Linear(hidden, layout.codebook_size, bias=False)
+            for _ in range(layout.num_streams - 1)
+        )
+        for head in self.extra_heads:
+            nn.init.normal_(head.weight, mean=0.0, std=config.initializer_range)
+        #: provenance (init mode, base model), saved in speech_lm.json
+        self.meta: dict = {}
+
+    # --- parts ------------------------------------------------------------------------------
+    @property
+    def config(self):
+        """The (extended-vocabulary) ``Qwen2Config``."""
+        return self.lm.config
+
+    @property
+    def backbone(self):
+        """The ``Qwen2Model`` (embedding, decoder layers, final norm)."""
+        return self.lm.model
+
+    @property
+    def num_streams(self) -> int:
+        return self.layout.num_streams
+
+    @property
+    def loss_names(self) -> tuple[str, ...]:
+        """Names of the reported losses: main head on non-codec targets, then one per codebook."""
+        return ("text",) + tuple(f"cb{k + 1}" for k in range(self.layout.num_streams))
+
+    # --- forward ----------------------------------------------------------------------------
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``[B, T, L']`` (or ``[B, T]`` text-only) ids -> ``[B, T, hidden]``: sum over streams,
+        ``STREAM_PAD`` streams contribute nothing."""
+        if tokens.dim() == 2:
+            tokens = tokens.unsqueeze(-1)
+        valid = tokens.ne(STREAM_PAD)
+        emb = self.lm.model.embed_tokens(tokens.masked_fill(~valid, 0))  # [B, T, L', H]
+        return (emb * valid.unsqueeze(-1).to(emb.dtype)).sum(dim=2)
+
+    def extra_logits(self, hidden: torch.Tensor) -> torch.Tensor | None:
+        """Parallel heads on hidden states ``[..., H]`` -> ``[..., L'-1, codebook_size]``."""
+        if not len(self.extra_heads):
+            return None
+        return torch.stack([head(hidden) for head in self.extra_heads], dim=-2)
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        past_key_values=None,
+        use_cache: bool = False,
+        logits_to_keep: int = 0,
+        return_logits: bool | None = None,
+        return_hidden: bool = False,
+    ) -> SpeechLMOutput:
+        """Run the model.
+
+        Args:
+            tokens: ``[B, T, L']`` vocabulary ids, ``STREAM_PAD`` in unused streams (``[B, T]``
+                is accepted for text-only input). One decoding step is ``[B, 1, L']``.
+            labels: ``[B, T, L']`` pre-shifted targets or ``IGNORE_ID``; stream k > 0 holds
+                codebook-(k+1) vocabulary ids. When given, the loss fields are filled.
+            attention_mask: ``[B, past + T]`` 1 = real token, 0 = padding (left padding for
+                batched decoding). Leave None for packed rows.
+            position_ids: ``[B, T]``; restart at 0 for each packed example.
+            past_key_values / use_cache: the transformers KV cache (``DynamicCache``); pass the
+                returned ``past_key_values`` back for the next step.
+            logits_to_keep: if > 0, logits only for the last ``logits_to_keep`` positions.
+            return_logits: default True without labels, False with labels (saves memory).
+            return_hidden: also return the final hidden states ``[B, T, H]``.
+        """
+        if tokens.dim() == 2:
+            tokens = tokens.unsqueeze(-1)
+        if tokens.dim() != 3 or tokens.shape[-1] not in (1, self.num_streams):
+            raise SpeechLMError(
+                f"tokens must be [B, T, {self.num_streams}], got {tuple(tokens.shape)}"
+            )
+        out = self.lm.model(
+            inputs_embeds=self.embed(tokens),
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            use_cache=use_cache,  # explicit: the config default (True) would disable packing
+        )
+        hidden = out.last_hidden_state
+        result = SpeechLMOutput(
+            past_key_values=out.past_key_values if use_cache else None,
+            hidden_states=hidden if return_hidden else None,
+            loss_names=self.loss_names,
+        )
+        if labels is not None:
+            self._fill_loss(result, hidden, labels)
+        if return_logits is None:
+            return_logits = labels is None
+        if return_logits:
+            kept = hidden[:, -logits_to_keep:] if logits_to_keep > 0 else hidden
+            result.logits = self.lm.lm_head(kept)
+            result.extra_logits = self.extra_logits(kept)
+        return result
+
+    def _fill_loss(self, result: SpeechLMOutput, hidden: torch.Tensor, labels: torch.Tensor):
+        lay = self.layout
+        if labels.dim() == 2:
+            labels = labels.unsqueeze(-1)
+        if labels.shape[:2] != hidden.shape[:2] or labels.shape[-1] not in (1, lay.num_streams):
+            raise SpeechLMError(
+                f"labels must be [B, T, {lay.num_streams}] matching tokens, got "
+                f"{tuple(labels.shape)} for hidden states {tuple(hidden.shape[:2])}"
+            )
+        flat_h = hidden.reshape(-1, hidden.shape[-1])
+        flat_y = labels.reshape(-1, labels.shape[-1])
+
+        # main head: only positions with a target (no [B, T, V] logits for ignored positions)
+        y0 = flat_y[:, 0]
+        idx = (y0 != IGNORE_ID).nonzero(as_tuple=True)[0]
+        t0 = y0.index_select(0, idx)
+        logits0 = self.lm.lm_head(flat_h.index_select(0, idx)).float()
+        nll0 = F.cross_entropy(logits0, t0, reduction="none")
+        cb1_lo, cb1_hi = lay.codebook_range(0)
+        is_cb1 = (t0 >= cb1_lo) & (t0 < cb1_hi)
+        sums = [nll0.masked_fill(is_cb1, 0.0).sum(), nll0.masked_fill(~is_cb1, 0.0).sum()]
+        counts = [(~is_cb1).sum(), is_cb1.sum()]
+
+        # parallel heads: speech targets only; every head runs (maybe on 0 rows) so that
+        # DDP/FSDP see a gradient for every parameter on every rank
+        for k, head in enumerate(self.extra_heads, start=1):
+            yk = flat_y[:, k] if flat_y.shape[1] > k else flat_y.new_empty(0)
+            idx_k = (yk != IGNORE_ID).nonzero(as_tuple=True)[0]
+            tk = yk.index_select(0, idx_k) - lay.codebook_offset(k)
+            if tk.numel() and (int(tk.min()) < 0 or int(tk.max()) >= lay.codebook_size):
+                lo, hi = lay.codebook_range(k)
+                raise SpeechLMError(
+                    f"labels of stream {k} must be codebook-{k + 1} ids in [{lo}, {hi})"
+                )
+            logits_k = head(flat_h.index_select(0, idx_k)).float()
+            sums.append(F.cross_entropy(logits_k, tk, reduction="sum"))
+            counts.append(idx_k.new_tensor(idx_k.numel()))
+
+        per_head = torch.stack(sums)
+        result.loss_counts = torch.stack(counts)
+        result.loss_sums = per_head.detach()
+        result.nll = per_head.sum()
+        result.num_positions = idx.new_tensor(idx.numel())
+        result.loss = result.nll / max(int(idx.numel()), 1)
+
+    # --- save / load ------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path, tokenizer=None) -> None:
+        """Write a checkpoint that is also a Hugging Face directory (atomically replaces
+        ``directory``): ``config.json`` + ``model.safetensors`` (``AutoModelForCausalLM``
+        loads them), ``speech_heads.safetensors``, ``vocab_layout.json``, ``speech_lm.json``
+        and the text tokenizer's files (``text_tokenizer.json`` + the kind's own)."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            os.chmod(tmp, 0o755)
+            self.lm.save_pretrained(str(tmp))
+            if len(self.extra_heads):
+                heads = {
+                    k: v.detach().contiguous().cpu()
+                    for k, v in self.extra_heads.state_dict().items()
+                }
+                save_file(heads, str(tmp / HEADS_FILE), metadata={"format": "pt"})
+            self.layout.save(tmp / LAYOUT_FILE)
+            meta = {"format_version": FORMAT_VERSION, "architecture": "SpeechLM", **self.meta}
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            if tokenizer is not None:
+                tokenizer.save(tmp)
+            _replace_dir(tmp, directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        directory: str | Path,
+        dtype: str | torch.dtype | None = None,
+        attn_implementation: str | None = None,
+        device: str | torch.device | None = None,
+    ) -> SpeechLM:
+        """Load a checkpoint written by :meth:`save_pretrained`."""
+        from safetensors.torch import load_file
+        from transformers import Qwen2ForCausalLM
+
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise SpeechLMError(f"{directory}: checkpoint directory not found")
+        for name in (CONFIG_FILE, LAYOUT_FILE, META_FILE):
+            if not (directory / name).is_file():
+                raise SpeechLMError(f"{directory}: not a SpeechLM checkpoint (no {name})")
+        layout = VocabLayout.load(directory / LAYOUT_FILE)
+        kwargs: dict = {}
+        if dtype is not None:
+            kwargs["dtype"] = _as_dtype(dtype)
+        if attn_implementation is not None:
+            kwargs["attn_implementation"] = attn_implementation
+        try:
+            lm = Qwen2ForCausalLM.from_pretrained(str(directory), local_files_only=True, **kwargs)
+        except (OSError, ValueError, RuntimeError) as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise SpeechLMError(f"{directory}: cannot load the backbone: {msg}") from None
+        if lm.config.vocab_size != layout.size:
+            raise SpeechLMError(
+                f"{directory}: config vocab_size {lm.config.vocab_size} != {LAYOUT_FILE} size "
+                f"{layout.size}"
+            )
+        model = cls(lm.config, layout, lm=lm)
+        if len(model.extra_heads):
+            heads_file = directory / HEADS_FILE
+            if not heads_file.is_file():
+                raise SpeechLMError(
+                    f"{directory}: no {HEADS_FILE} for {layout.num_streams} streams"
+                )
+            state = load_file(str(heads_file))
+            try:
+                model.extra_heads.load_state_dict(state, strict=True)
+            except RuntimeError as e:
+                raise SpeechLMError(f"{heads_file}: {str(e).splitlines()[0]}") from None
+        model.extra_heads.to(dtype=lm.dtype)
+        model.meta = {
+            k: v
+            for k, v in json.loads((directory / META_FILE).read_text(encoding="utf-8")).items()
+            if k not in ("format_version", "architecture")
+        }
+        if device is not None:
+            model.to(device)
+        return model
+
+
+def _as_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
+            dtype
+        ]
+    except KeyError:
+        raise SpeechLMError(f"unknown dtype {dtype!r} (float32, bfloat16, float16)") from None
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move the finished directory ``src`` onto ``dst``; an old ``dst`` is removed only after
+    the new one is in place, so a crash leaves one complete copy."""
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dst, old)
+        os.replace(src, dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(src, dst)
+
+
+def parameter_count(model: SpeechLM) -> dict[str, int]:
+    """Parameters by part (tied embeddings counted once); works on the meta device."""
+    emb = model.lm.model.embed_tokens.weight
+    head = model.lm.lm_head.weight
+    tied = head is emb
+    n_emb = emb.numel()
+    n_head = 0 if tied else head.numel()
+    n_extra = sum(p.numel() for p in model.extra_heads.parameters())
+    n_backbone = sum(p.numel() for p in model.lm.model.parameters()) - n_emb
+    return {
+        "transformer": n_backbone,
+        "embedding": n_emb,
+        "lm_head": n_head,
+        "extra_heads": n_extra,
+        "total": n_backbone + n_emb + n_head + n_extra,
+        "tied": int(tied),
+    }
