@@ -19,10 +19,9 @@ Design (SPEC section 2; id ranges in :mod:`espnet_codec_lm.lm.vocab`):
   ~317M parameters (doc/lm.md).
 * Loss: next-position cross-entropy on pre-shifted labels ``[B, T, L']`` (``IGNORE_ID`` where
   there is no target; see :func:`espnet_codec_lm.lm.labels.shift_labels`). Stream 0 trains the
-  main head, stream k > 0 trains extra head k (speech targets only). ``loss`` is the summed
-  negative log-likelihood over all heads divided by the number of positions with a target, i.e.
-  the per-position NLL of Eq. 3/4 (a speech frame's likelihood is the product over its
-  codebooks). Sums and counts are reported per head (``text``, ``cb1``, ..., ``cbL'``).
+  main head, stream k > 0 trains extra head k (speech targets only). The output carries summed
+  NLL and target counts per head (for global-batch normalisation by the trainer), ``loss`` =
+  total NLL / total targets, and a report split ``text`` / ``cb1`` / ... / ``cbL'``.
 * Head logits are computed only at positions that have a target, so a training step costs no
   more than a bare ``Qwen2ForCausalLM`` step (bench/lm_step.py).
 * Packed rows: pass ``position_ids`` restarting at 0 for each example and no ``attention_mask``;
@@ -59,30 +58,37 @@ class SpeechLMError(ValueError):
 
 @dataclass
 class SpeechLMOutput:
-    """What :meth:`SpeechLM.forward` returns; fields are None when not requested."""
+    """What :meth:`SpeechLM.forward` returns; fields are None when not requested.
 
-    #: scalar training loss: total NLL over all heads / number of positions with a target
+    Loss fields (with ``labels``): ``loss_sum`` / ``count`` are per *head* (``[L']``: main head,
+    then the parallel heads for codebooks 2..L'), summed NLL with grad and number of targets,
+    so a trainer can normalise over a global batch; ``loss = loss_sum.sum() / count.sum()``
+    (every target token weighs the same; a speech frame has L' targets, a text token one).
+    ``detail_sums`` / ``detail_counts`` split the main head into non-codec targets (``text``:
+    text + boundary tokens) and codebook 1, for reporting (names in ``detail_names``)."""
+
     loss: torch.Tensor | None = None
-    #: total NLL (sum, with grad) and positions with a target, for global normalisation
-    nll: torch.Tensor | None = None
-    num_positions: torch.Tensor | None = None
-    #: per head NLL sums (detached) and target counts, in the order of ``SpeechLM.loss_names``
-    loss_sums: torch.Tensor | None = None
-    loss_counts: torch.Tensor | None = None
+    loss_sum: torch.Tensor | None = None  # float [L'], with grad
+    count: torch.Tensor | None = None  # long [L']
+    token_loss: torch.Tensor | None = None  # float [B, T, L'], 0 where ignored (on request)
+    detail_sums: torch.Tensor | None = None  # float [L' + 1], detached
+    detail_counts: torch.Tensor | None = None  # long [L' + 1]
+    detail_names: tuple[str, ...] = field(default=())  # ("text", "cb1", ..., "cbL'")
     #: main head ``[B, T', V]`` and parallel heads ``[B, T', L'-1, codebook_size]``
     logits: torch.Tensor | None = None
     extra_logits: torch.Tensor | None = None
     past_key_values: Any = None
     hidden_states: torch.Tensor | None = None
-    loss_names: tuple[str, ...] = field(default=())
 
     def head_losses(self) -> dict[str, float]:
-        """Mean NLL per head (``nan`` for a head without targets in this batch)."""
-        if self.loss_sums is None:
+        """Mean NLL by target kind: ``text``, ``cb1``, ..., ``cbL'`` (``nan`` without targets)."""
+        if self.detail_sums is None:
             return {}
-        sums = self.loss_sums.float().cpu().tolist()
-        counts = self.loss_counts.cpu().tolist()
-        return {n: (s / c if c else float("nan")) for n, s, c in zip(self.loss_names, sums, counts)}
+        sums = self.detail_sums.float().cpu().tolist()
+        counts = self.detail_counts.cpu().tolist()
+        return {
+            n: (s / c if c else float("nan")) for n, s, c in zip(self.detail_names, sums, counts)
+        }
 
 
 class SpeechLM(nn.Module):
@@ -129,7 +135,7 @@ class SpeechLM(nn.Module):
         return self.layout.num_streams
 
     @property
-    def loss_names(self) -> tuple[str, ...]:
+    def detail_names(self) -> tuple[str, ...]:
         """Names of the reported losses: main head on non-codec targets, then one per codebook."""
         return ("text",) + tuple(f"cb{k + 1}" for k in range(self.layout.num_streams))
 
@@ -160,6 +166,7 @@ class SpeechLM(nn.Module):
         logits_to_keep: int = 0,
         return_logits: bool | None = None,
         return_hidden: bool = False,
+        return_token_loss: bool = False,
     ) -> SpeechLMOutput:
         """Run the model.
 
@@ -176,6 +183,8 @@ class SpeechLM(nn.Module):
             logits_to_keep: if > 0, logits only for the last ``logits_to_keep`` positions.
             return_logits: default True without labels, False with labels (saves memory).
             return_hidden: also return the final hidden states ``[B, T, H]``.
+            return_token_loss: with labels, also the per-target NLL ``[B, T, L']`` (for
+                per-task statistics).
         """
         if tokens.dim() == 2:
             tokens = tokens.unsqueeze(-1)
@@ -194,10 +203,9 @@ class SpeechLM(nn.Module):
         result = SpeechLMOutput(
             past_key_values=out.past_key_values if use_cache else None,
             hidden_states=hidden if return_hidden else None,
-            loss_names=self.loss_names,
         )
         if labels is not None:
-            self._fill_loss(result, hidden, labels)
+            self._fill_loss(result, hidden, labels, return_token_loss)
         if return_logits is None:
             return_logits = labels is None
         if return_logits:
@@ -206,7 +214,13 @@ class SpeechLM(nn.Module):
             result.extra_logits = self.extra_logits(kept)
         return result
 
-    def _fill_loss(self, result: SpeechLMOutput, hidden: torch.Tensor, labels: torch.Tensor):
+    def _fill_loss(
+        self,
+        result: SpeechLMOutput,
+        hidden: torch.Tensor,
+        labels: torch.Tensor,
+        return_token_loss: bool,
+    ) -> None:
         lay = self.layout
         if labels.dim() == 2:
             labels = labels.unsqueeze(-1)
@@ -217,6 +231,11 @@ class SpeechLM(nn.Module):
             )
         flat_h = hidden.reshape(-1, hidden.shape[-1])
         flat_y = labels.reshape(-1, labels.shape[-1])
+        token_loss = (
+            flat_h.new_zeros(flat_y.shape[0], lay.num_streams, dtype=torch.float32)
+            if return_token_loss
+            else None
+        )
 
         # main head: only positions with a target (no [B, T, V] logits for ignored positions)
         y0 = flat_y[:, 0]
@@ -226,8 +245,12 @@ class SpeechLM(nn.Module):
         nll0 = F.cross_entropy(logits0, t0, reduction="none")
         cb1_lo, cb1_hi = lay.codebook_range(0)
         is_cb1 = (t0 >= cb1_lo) & (t0 < cb1_hi)
-        sums = [nll0.masked_fill(is_cb1, 0.0).sum(), nll0.masked_fill(~is_cb1, 0.0).sum()]
-        counts = [(~is_cb1).sum(), is_cb1.sum()]
+        sums = [nll0.sum()]
+        counts = [idx.new_tensor(idx.numel())]
+        detail = [nll0.detach().masked_fill(is_cb1, 0.0).sum()]
+        detail_counts = [(~is_cb1).sum()]
+        if token_loss is not None:
+            token_loss[idx, 0] = nll0
 
         # parallel heads: speech targets only; every head runs (maybe on 0 rows) so that
         # DDP/FSDP see a gradient for every parameter on every rank
@@ -241,15 +264,28 @@ class SpeechLM(nn.Module):
                     f"labels of stream {k} must be codebook-{k + 1} ids in [{lo}, {hi})"
                 )
             logits_k = head(flat_h.index_select(0, idx_k)).float()
-            sums.append(F.cross_entropy(logits_k, tk, reduction="sum"))
+            nll_k = F.cross_entropy(logits_k, tk, reduction="none")
+            sums.append(nll_k.sum())
             counts.append(idx_k.new_tensor(idx_k.numel()))
+            if token_loss is not None:
+                token_loss[idx_k, k] = nll_k
 
-        per_head = torch.stack(sums)
-        result.loss_counts = torch.stack(counts)
-        result.loss_sums = per_head.detach()
-        result.nll = per_head.sum()
-        result.num_positions = idx.new_tensor(idx.numel())
-        result.loss = result.nll / max(int(idx.numel()), 1)
+        result.loss_sum = torch.stack(sums)
+        result.count = torch.stack(counts)
+        result.loss = result.loss_sum.sum() / result.count.sum().clamp_min(1)
+        result.detail_sums = torch.cat(
+            [
+                torch.stack(detail),
+                (nll0.detach().masked_fill(~is_cb1, 0.0).sum())[None],
+                result.loss_sum.detach()[1:],
+            ]
+        )
+        result.detail_counts = torch.cat(
+            [torch.stack(detail_counts), is_cb1.sum()[None], result.count[1:]]
+        )
+        result.detail_names = self.detail_names
+        if token_loss is not None:
+            result.token_loss = token_loss.view(*labels.shape[:2], lay.num_streams)
 
     # --- save / load ------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, tokenizer=None) -> None:

@@ -170,8 +170,8 @@ def test_packed_row_equals_separate_examples(tiny_base, attn):
         out.extra_logits, torch.cat([s.extra_logits for s in sep], 1), atol=ATOL, rtol=0
     )
     # the same targets, so the same summed loss (no target crosses an example boundary)
-    torch.testing.assert_close(out.nll, sum(s.nll for s in sep), atol=1e-4, rtol=0)
-    assert int(out.num_positions) == sum(int(s.num_positions) for s in sep)
+    torch.testing.assert_close(out.loss_sum, sum(s.loss_sum for s in sep), atol=1e-4, rtol=0)
+    assert out.count.tolist() == sum(s.count for s in sep).tolist()
     # without position ids the examples would see each other: the test can fail
     with torch.no_grad():
         leaky = model(packed).logits
@@ -186,7 +186,7 @@ def test_per_head_loss_masking_matches_hand_computation(tiny_base):
     mask = torch.ones(1, T, dtype=torch.bool)
     mask[0, :3] = False  # the first tokens are condition: no targets
     labels = shift_labels(tokens, mask)
-    out = model(tokens, labels=labels, return_logits=True)
+    out = model(tokens, labels=labels, return_logits=True, return_token_loss=True)
 
     logits, extra = out.logits[0].float(), out.extra_logits[0].float()
     y = labels[0]
@@ -209,13 +209,18 @@ def test_per_head_loss_masking_matches_hand_computation(tiny_base):
             text_sum += ce
             n_text += 1
     assert n_text > 0 and n_cb[0] == 5
-    assert out.loss_counts.tolist() == [n_text] + n_cb
+    # per head: main head = text + codebook 1, then codebooks 2..L'
+    assert out.count.tolist() == [n_text + n_cb[0]] + n_cb[1:]
+    expect = torch.tensor([text_sum + cb_sums[0]] + cb_sums[1:])
+    torch.testing.assert_close(out.loss_sum.detach(), expect, atol=1e-4, rtol=1e-5)
+    assert out.loss.item() == pytest.approx(expect.sum().item() / (n_text + sum(n_cb)), rel=1e-5)
+    # report split and per-token losses agree with the sums
+    assert out.detail_counts.tolist() == [n_text] + n_cb
     torch.testing.assert_close(
-        out.loss_sums, torch.tensor([text_sum] + cb_sums), atol=1e-4, rtol=1e-5
+        out.detail_sums, torch.tensor([text_sum] + cb_sums), atol=1e-4, rtol=1e-5
     )
-    torch.testing.assert_close(
-        out.loss, (out.loss_sums.sum() / (n_text + n_cb[0])), atol=1e-5, rtol=1e-5
-    )
+    torch.testing.assert_close(out.token_loss.sum((0, 1)), out.loss_sum.detach())
+    assert (out.token_loss[labels == IGNORE_ID] == 0).all()
     names = out.head_losses()
     assert list(names) == ["text", "cb1", "cb2", "cb3"]
     assert names["cb2"] == pytest.approx(cb_sums[1] / 5, rel=1e-4)
@@ -229,7 +234,7 @@ def test_text_targets_do_not_train_parallel_heads(tiny_base):
     labels = shift_labels(tokens, torch.ones(ids.shape, dtype=torch.bool))
     out = model(tokens, labels=labels)
     out.loss.backward()
-    assert out.loss_counts[1:].tolist() == [0, 0, 0]
+    assert out.count[1:].tolist() == [0, 0] and out.detail_counts[1:].tolist() == [0, 0, 0]
     for head in model.extra_heads:  # run on 0 rows: a zero gradient, not None (DDP/FSDP)
         assert head.weight.grad is not None and head.weight.grad.abs().max() == 0
     assert model.lm.model.layers[0].mlp.up_proj.weight.grad.abs().max() > 0
