@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from espnet_codec_lm.lm.config import INIT_TEXT_LLM, SpeechLMConfig
-from espnet_codec_lm.lm.model import SpeechLM, SpeechLMError, _as_dtype
+from espnet_codec_lm.lm.model import SpeechLM, SpeechLMError
 from espnet_codec_lm.lm.tokenizer import TextTokenizer, has_tokenizer, load_text_tokenizer
 from espnet_codec_lm.lm.vocab import VocabLayout
 
@@ -59,7 +59,7 @@ def build_speech_lm(cfg: SpeechLMConfig) -> tuple[SpeechLM, TextTokenizer]:
     if cfg.init_mode == INIT_TEXT_LLM:
         _copy_text_llm(model, base_dir, cfg.new_rows_init)
     model.meta = {"init": cfg.init_mode, "base_llm": str(base_dir) if base_dir else None}
-    model.to(_as_dtype(cfg.dtype))
+    model.cast_parameters(cfg.dtype)
     return model, tokenizer
 
 

@@ -139,6 +139,16 @@ class SpeechLM(nn.Module):
         """Names of the reported losses: main head on non-codec targets, then one per codebook."""
         return ("text",) + tuple(f"cb{k + 1}" for k in range(self.layout.num_streams))
 
+    def cast_parameters(self, dtype: str | torch.dtype) -> SpeechLM:
+        """Cast the weights to ``dtype`` but keep float buffers (RoPE ``inv_freq``) in float32.
+
+        ``module.to(torch.bfloat16)`` would also round the rotary frequencies, so a model cast
+        that way differs from the same weights loaded with ``from_pretrained(dtype=...)``."""
+        dtype = _as_dtype(dtype)
+        for p in self.parameters():
+            p.data = p.data.to(dtype)
+        return self
+
     # --- forward ----------------------------------------------------------------------------
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """``[B, T, L']`` (or ``[B, T]`` text-only) ids -> ``[B, T, hidden]``: sum over streams,
