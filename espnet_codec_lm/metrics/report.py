@@ -1,0 +1,375 @@
+"""RESULTS.md in the paper's four tables, from every scored experiment under an exp root.
+
+Rows are systems (``name`` in the experiment's ``system.yaml``: No Initialization, Text LLM
+Initialization, Speech CPT, Speech & Text CPT, then any other name); columns are the test sets
+found in ``*/decode_*/scores.yaml`` with the table's metrics. A cell with no scored run reads
+"-", a metric whose model was unavailable reads "not computed: <reason>". Under each table: the
+paper's numbers for the same systems (reference rows) and the evaluation protocol actually used
+(models, normaliser, BLEU signature, samples, seed, decoding options, test-set sizes). A fifth
+table shows held-out text perplexity before and after CPT (``ppl.yaml``; forgetting).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from espnet_codec_lm.metrics.paper import PAPER, PAPER_PROTOCOL, SYSTEMS
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class TableSpec:
+    """One results table: which tasks feed it and which metrics are its columns."""
+
+    key: str
+    title: str
+    tasks: tuple[str, ...]
+    metrics: tuple[str, ...]
+
+
+TABLES = (
+    TableSpec("asr", "ASR (WER / CER, %)", ("asr",), ("wer", "cer")),
+    TableSpec(
+        "tts", "TTS (UTMOS, WER / CER %, SPK-SIM)", ("tts",), ("utmos", "wer", "cer", "spk_sim")
+    ),
+    TableSpec("s2tt", "S2TT (BLEU)", ("s2tt",), ("bleu",)),
+    TableSpec("s2st", "S2ST (ASR-BLEU, UTMOS)", ("s2st",), ("asr_bleu", "utmos")),
+)
+LABELS = {
+    "wer": "WER",
+    "cer": "CER",
+    "bleu": "BLEU",
+    "asr_bleu": "ASR-BLEU",
+    "utmos": "UTMOS",
+    "spk_sim": "SPK-SIM",
+}
+DECIMALS = {"utmos": 2, "spk_sim": 2}  # others: 1, as in the paper
+
+
+@dataclasses.dataclass
+class ScoredRun:
+    """One scored decode dir."""
+
+    system: str
+    exp_dir: Path
+    decode_dir: Path
+    scores: dict[str, Any]
+    mtime: float
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f"{path}: cannot read: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping")
+    return data
+
+
+def system_of(exp_dir: Path, exp_root: Path) -> str:
+    """The system name from the nearest ``system.yaml`` at or above ``exp_dir`` (within the root);
+    the experiment directory's name when there is none."""
+    d = exp_dir
+    while True:
+        f = d / "system.yaml"
+        if f.is_file():
+            name = _read_yaml(f).get("name")
+            if not name:
+                raise ValueError(f"{f}: no 'name' key")
+            return str(name)
+        if d == exp_root or d.parent == d or exp_root not in d.parents:
+            return exp_dir.name
+        d = d.parent
+
+
+def collect(exp_root: str | Path) -> list[ScoredRun]:
+    """Every ``decode_*/scores.yaml`` under ``exp_root``."""
+    root = Path(exp_root).resolve()
+    runs = []
+    for f in sorted(root.rglob("decode_*/scores.yaml")):
+        dd = f.parent
+        runs.append(
+            ScoredRun(system_of(dd.parent, root), dd.parent, dd, _read_yaml(f), f.stat().st_mtime)
+        )
+    return runs
+
+
+def system_order(names) -> list[str]:
+    """The paper's four systems first, in its order, then others alphabetically."""
+    names = set(names)
+    return [s for s in SYSTEMS if s in names] + sorted(names - set(SYSTEMS))
+
+
+def fmt(metric: str, value: Any) -> str:
+    """A table cell: a rounded number, the 'not computed: ...' text, or '-'."""
+    if value is None:
+        return "-"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if math.isnan(value):
+            return "-"
+        return f"{value:.{DECIMALS.get(metric, 1)}f}"
+    return str(value).replace("|", "/")
+
+
+def _column_name(run: ScoredRun, metric: str, prefix: bool) -> str:
+    """Column header: ``<test set> [SRC->TGT] <METRIC>``; the test set is left out of TTS/S2ST
+    headers when the table has only one."""
+    s = run.scores
+    if not prefix:
+        return LABELS[metric]
+    name = str(s.get("test_set", run.decode_dir.name))
+    if s.get("task") in ("s2tt", "s2st") and s.get("src_lang") and s.get("tgt_lang"):
+        name += f" {str(s['src_lang']).upper()}->{str(s['tgt_lang']).upper()}"
+    return f"{name} {LABELS[metric]}"
+
+
+@dataclasses.dataclass
+class Table:
+    """A filled table: header, rows of cells, the runs behind it, and notes."""
+
+    spec: TableSpec
+    columns: list[str]
+    rows: list[tuple[str, list[str]]]
+    values: dict[tuple[str, str], Any]
+    runs: list[ScoredRun]
+    notes: list[str]
+
+
+def build_table(spec: TableSpec, runs: list[ScoredRun]) -> Table:
+    """Systems x (test set, metric) cells from the runs of the table's tasks."""
+    mine = [r for r in runs if r.scores.get("task") in spec.tasks]
+    n_sets = len({r.scores.get("test_set") for r in mine})
+    prefix = n_sets > 1 or spec.key in ("asr", "s2tt")
+    columns: list[str] = []
+    cells: dict[tuple[str, str], ScoredRun] = {}
+    notes = []
+    for r in sorted(mine, key=lambda r: (str(r.scores.get("test_set")), r.mtime)):
+        for m in spec.metrics:
+            if m not in r.scores:
+                continue
+            col = _column_name(r, m, prefix)
+            if col not in columns:
+                columns.append(col)
+            prev = cells.get((r.system, col))
+            if prev is not None and prev.decode_dir != r.decode_dir:
+                notes.append(
+                    f"{r.system} / {col}: several runs ({prev.decode_dir}, {r.decode_dir}); "
+                    "the most recently scored is shown"
+                )
+            cells[(r.system, col)] = r  # sorted by mtime: the latest wins
+    values = {}
+    for (system, col), r in cells.items():
+        metric = next(m for m in spec.metrics if _column_name(r, m, prefix) == col)
+        values[(system, col)] = r.scores.get(metric)
+    rows = []
+    # The paper's four systems are always rows (their missing cells read "-"), then any other.
+    for system in system_order({r.system for r in mine} | (set(SYSTEMS) if mine else set())):
+        row = []
+        for col in columns:
+            r = cells.get((system, col))
+            metric = next((m for m in spec.metrics if r and _column_name(r, m, prefix) == col), "")
+            row.append(fmt(metric, values.get((system, col))))
+        rows.append((system, row))
+    return Table(spec, columns, rows, values, mine, sorted(set(notes)))
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def _distinct(values) -> str:
+    seen = []
+    for v in values:
+        if v not in (None, "", {}) and v not in seen:
+            seen.append(v)
+    if not seen:
+        return "-"
+    txt = [
+        ", ".join(f"{k}={w}" for k, w in v.items()) if isinstance(v, dict) else str(v) for v in seen
+    ]
+    return " | ".join(txt)
+
+
+def protocol_lines(table: Table) -> list[str]:
+    """The evaluation protocol actually used by the runs of a table (distinct values)."""
+    runs = table.runs
+    p = [r.scores.get("protocol") or {} for r in runs]
+    lines = []
+    if table.spec.key in ("tts", "s2st"):
+        lines.append(
+            f"ASR for {'WER' if table.spec.key == 'tts' else 'ASR-BLEU'}: {_distinct(x.get('asr') for x in p)}"
+        )
+        if table.spec.key == "tts":
+            lines.append(
+                f"Speaker model (SPK-SIM, cosine): {_distinct(x.get('speaker_model') for x in p)}"
+            )
+        lines.append(f"MOS model: {_distinct(x.get('mos_model') for x in p)}")
+    if table.spec.key != "s2tt":
+        lines.append(f"Normaliser: {_distinct(x.get('normaliser') for x in p)}")
+    if table.spec.key in ("s2tt", "s2st"):
+        lines.append(f"BLEU: {_distinct(x.get('bleu') for x in p)}")
+    lines.append(
+        f"Samples per input: {_distinct(r.scores.get('num_samples') for r in runs)} (scores averaged over samples)"
+    )
+    lines.append(f"Seed: {_distinct(x.get('seed') for x in p)}")
+    lines.append(f"Decoding: {_distinct(x.get('decoding') for x in p)}")
+    sizes = sorted({(str(r.scores.get("test_set")), r.scores.get("num_utts")) for r in runs})
+    lines.append("Test sets: " + ", ".join(f"{t} ({n} utts)" for t, n in sizes))
+    missing = [
+        (r.system, r.scores.get("test_set"), r.scores.get("num_missing"))
+        for r in runs
+        if r.scores.get("num_missing")
+    ]
+    if missing:
+        lines.append(
+            "Missing outputs (scored as empty / ignored per config): "
+            + ", ".join(f"{s} {t}: {n}" for s, t, n in missing)
+        )
+    return lines
+
+
+def paper_lines(key: str) -> list[str]:
+    """The paper's numbers for the same systems (reference rows)."""
+    cols, rows = PAPER[key]
+    body = [
+        [f"paper: {s}"]
+        + [fmt("utmos" if "UTMOS" in c or "SPK" in c else "", v) for c, v in zip(cols, rows[s])]
+        for s in SYSTEMS
+        if s in rows
+    ]
+    return [f"Reference (Shi et al. 2025; {PAPER_PROTOCOL[key]}):", ""] + _md_table(
+        ["system", *cols], body
+    )
+
+
+# -- held-out text perplexity (forgetting) ----------------------------------------------------
+
+
+def collect_ppl(exp_root: str | Path) -> list[tuple[str, Path, dict]]:
+    """(system, file, content) of every ``ppl.yaml`` under ``exp_root``."""
+    root = Path(exp_root).resolve()
+    out = []
+    for f in sorted(root.rglob("ppl.yaml")):
+        data = _read_yaml(f)
+        sets = data.get("sets")
+        if not isinstance(sets, dict):
+            raise ValueError(f"{f}: expected a 'sets' mapping (set name -> ppl, base_ppl)")
+        out.append((system_of(f.parent, root), f, data))
+    return out
+
+
+def ppl_lines(entries: list[tuple[str, Path, dict]]) -> list[str]:
+    """Perplexity of the base text LLM and of each system on held-out text, and the change."""
+    if not entries:
+        return ["No `ppl.yaml` found (written by the LM trainer in each LM experiment)."]
+    sets = sorted({s for _, _, d in entries for s in d["sets"]})
+    header = ["system"]
+    for s in sets:
+        header += [f"{s} base LLM", f"{s} this model", f"{s} change"]
+    by_system = {}
+    for system, f, d in entries:
+        by_system[system] = (f, d)  # one ppl.yaml per system; a later file wins
+    rows = []
+    for system in system_order(by_system):
+        _, d = by_system[system]
+        row = [system]
+        for s in sets:
+            e = d["sets"].get(s) or {}
+            ppl, base = e.get("ppl"), e.get("base_ppl")
+            change = f"{100.0 * (ppl - base) / base:+.1f}%" if ppl and base else "-"
+            row += [fmt("", base), fmt("", ppl), change]
+        rows.append(row)
+    tokens = ", ".join(
+        f"{s}: {next((d['sets'][s].get('num_tokens') for _, _, d in entries if s in d['sets']), '?')} tokens"
+        for s in sets
+    )
+    return _md_table(header, rows) + [
+        "",
+        f"Held-out sets: {tokens}. Higher perplexity after CPT = forgetting.",
+    ]
+
+
+# -- plots and the whole page ----------------------------------------------------------------
+
+
+def plot_table(table: Table, path: Path) -> bool:
+    """A grouped bar chart (one panel per column, one bar per system); False if nothing numeric."""
+    numeric = {
+        k: v for k, v in table.values.items() if isinstance(v, (int, float)) and not math.isnan(v)
+    }
+    cols = [c for c in table.columns if any(k[1] == c for k in numeric)]
+    if not cols:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from espnet_codec_lm.utils.fileio import atomic_path
+
+    systems = [s for s, _ in table.rows]
+    fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols) + 1, 3.6), squeeze=False)
+    for ax, col in zip(axes[0], cols):
+        ys = [numeric.get((s, col), 0.0) for s in systems]
+        bars = ax.bar(range(len(systems)), ys, color=[f"C{i}" for i in range(len(systems))])
+        ax.bar_label(
+            bars,
+            labels=[f"{y:.2f}" if (s, col) in numeric else "-" for s, y in zip(systems, ys)],
+            fontsize=7,
+        )
+        ax.set_title(col, fontsize=9)
+        ax.set_xticks(range(len(systems)), [s.replace(" ", "\n", 1) for s in systems], fontsize=7)
+    fig.suptitle(table.spec.title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return True
+
+
+def render(
+    exp_root: str | Path, output: str | Path, plots: bool = True, title: str = "Results"
+) -> str:
+    """Write RESULTS.md (and PNG charts beside it); returns the markdown."""
+    from espnet_codec_lm.utils.fileio import atomic_write_text
+
+    output = Path(output)
+    runs = collect(exp_root)
+    lines = [
+        f"# {title}",
+        "",
+        f"Generated by `python -m espnet_codec_lm.bin.report` from {len(runs)} scored decode "
+        f"directories under `{exp_root}`. Cells: '-' = not run/scored; 'not computed: ...' = the "
+        "model needed for the metric was not available. Sampled outputs are averaged over samples.",
+    ]
+    for spec in TABLES:
+        table = build_table(spec, runs)
+        lines += ["", f"## {spec.title}", ""]
+        if table.rows:
+            lines += _md_table(["system", *table.columns], [[s, *cells] for s, cells in table.rows])
+            if plots:
+                png = output.parent / f"{output.stem}_{spec.key}.png"
+                if plot_table(table, png):
+                    lines += ["", f"![{spec.title}]({png.name})"]
+        else:
+            lines.append("No scored runs for this table.")
+        lines += ["", *paper_lines(spec.key), ""]
+        if table.runs:
+            lines += ["Evaluation protocol (this table's runs):", ""]
+            lines += [f"- {x}" for x in protocol_lines(table)]
+            lines += [f"- Note: {n}" for n in table.notes]
+    lines += ["", "## Held-out text perplexity before / after CPT (forgetting)", ""]
+    lines += ppl_lines(collect_ppl(exp_root))
+    text = "\n".join(lines) + "\n"
+    atomic_write_text(output, text)
+    return text
