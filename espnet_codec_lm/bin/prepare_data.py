@@ -25,7 +25,9 @@ import sys
 def get_parser() -> argparse.ArgumentParser:
     """Command-line flags."""
     p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m espnet_codec_lm.bin.prepare_data",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--corpus", required=True, help="registered corpus name, e.g. mini_bilingual")
     p.add_argument("--src", default=None, help="corpus root on disk (unused by generated corpora)")
@@ -41,7 +43,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    args = get_parser().parse_args(argv)
+    args = get_parser().parse_intermixed_args(argv)
     import time
 
     from espnet_codec_lm.config import ConfigError

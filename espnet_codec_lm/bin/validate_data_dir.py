@@ -43,7 +43,9 @@ FLAGS = ("check_audio", "skip_bad", "min_duration", "max_duration", "max_text_le
 def get_parser() -> argparse.ArgumentParser:
     """Command-line flags (each also settable in ``--config`` or as ``key=value``)."""
     p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m espnet_codec_lm.bin.validate_data_dir",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("data_dir", help="the Kaldi data directory to check")
     p.add_argument("overrides", nargs="*", help="ValidateConfig fields as key=value")
@@ -57,7 +59,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    args = get_parser().parse_args(argv)
+    args = get_parser().parse_intermixed_args(argv)
     from espnet_codec_lm.config import ConfigError, load_config
     from espnet_codec_lm.data.data_dir import write_data_dir
     from espnet_codec_lm.data.kaldi_io import DataDirError, write_table
