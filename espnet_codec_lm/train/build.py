@@ -1,0 +1,182 @@
+"""Assemble a training run from an :class:`LMTrainConfig`: model, data, text monitor, trainer.
+
+The ``model:`` section is a :class:`espnet_codec_lm.lm.config.SpeechLMConfig` (init modes
+none / text_llm / a checkpoint of ours); ``data:`` chooses the pipeline by ``kind``:
+``synthetic`` (:class:`SyntheticDataConfig`, tests and benchmarks) or ``tasks`` (the CPT mixture
+or an SFT task from :mod:`espnet_codec_lm.tasks`).
+
+Checkpoints hold the model as a complete SpeechLM checkpoint directory (``step_X/model/``, the
+format of ``SpeechLM.save_pretrained``, with the text tokenizer), so ``model.init`` of an SFT run
+and the decoder can point at it; at the end the final one is also linked to ``<exp>/model``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from espnet_codec_lm.config import config_from_dict
+from espnet_codec_lm.train.config import LMTrainConfig
+from espnet_codec_lm.train.data import SyntheticSource, SyntheticValid
+from espnet_codec_lm.train.distributed import DistEnv
+from espnet_codec_lm.train.evaluate import read_heldout_lines, text_ppl_batches
+from espnet_codec_lm.train.trainer import TextEval, Trainer
+
+log = logging.getLogger(__name__)
+
+MODEL_SUBDIR = "model"
+
+
+@dataclass
+class SyntheticDataConfig:
+    """Random packed rows (see :class:`SyntheticSource`); ``max_len`` is ``batch.max_len``."""
+
+    kind: Literal["synthetic"] = "synthetic"
+    epoch_size: int = 64  # global micro-batches per epoch
+    min_example: int = 8
+    max_example: int = 64
+    valid_batches: int = 4
+
+
+@dataclass
+class ModelBundle:
+    """The model plus what the trainer needs to save and reload it."""
+
+    model: torch.nn.Module
+    tokenizer: Any
+    layout: Any  # VocabLayout
+    num_heads: int
+    config: Any  # the Qwen2Config with the extended vocabulary
+    meta: dict
+
+    def writer(self, state: dict[str, torch.Tensor], directory: Path) -> None:
+        """Full state dict -> ``directory/model`` via ``SpeechLM.save_pretrained``. The weights
+        are assigned into a meta-device skeleton, so no second initialisation runs."""
+        from espnet_codec_lm.lm.model import SpeechLM
+
+        with torch.device("meta"):
+            skeleton = SpeechLM(self.config, self.layout)
+        skeleton.load_state_dict(state, strict=True, assign=True)
+        if getattr(self.config, "tie_word_embeddings", False):
+            skeleton.lm.tie_weights()
+        skeleton.meta = dict(self.meta)
+        skeleton.save_pretrained(directory / MODEL_SUBDIR, tokenizer=self.tokenizer)
+
+    def reader(self, directory: Path) -> dict[str, torch.Tensor]:
+        from espnet_codec_lm.lm.model import SpeechLM
+
+        return SpeechLM.from_pretrained(directory / MODEL_SUBDIR, dtype=torch.float32).state_dict()
+
+
+def build_model(cfg: LMTrainConfig) -> ModelBundle:
+    """The SpeechLM of ``cfg.model`` in fp32 (FSDP casts to bf16 for compute on GPU)."""
+    from espnet_codec_lm.lm.build import build_speech_lm
+    from espnet_codec_lm.lm.config import SpeechLMConfig
+
+    mcfg = config_from_dict(SpeechLMConfig, cfg.model, "model")
+    model, tokenizer = build_speech_lm(mcfg)
+    model = model.float()
+    return ModelBundle(
+        model, tokenizer, model.layout, model.num_streams, model.config, dict(model.meta)
+    )
+
+
+def build_data(cfg: LMTrainConfig, bundle: ModelBundle, env: DistEnv):
+    """``(train_source, valid_source)`` for this rank."""
+    kind = cfg.data.get("kind", "synthetic")
+    if kind == "synthetic":
+        dcfg = config_from_dict(SyntheticDataConfig, cfg.data, "data")
+        src = SyntheticSource(
+            bundle.layout,
+            cfg.batch.micro_batch,
+            cfg.batch.max_len,
+            seed=cfg.seed,
+            rank=env.rank,
+            world_size=env.world_size,
+            epoch_size=dcfg.epoch_size,
+            min_example=dcfg.min_example,
+            max_example=dcfg.max_example,
+        )
+        return src, SyntheticValid(src, dcfg.valid_batches)
+    raise ValueError(f"data.kind {kind!r} is not one of ['synthetic']")
+
+
+def build_text_eval(cfg: LMTrainConfig, bundle: ModelBundle, env: DistEnv) -> TextEval | None:
+    ec = cfg.eval
+    if not ec.text_ppl_file:
+        return None
+    lay = bundle.layout
+    batches, tokens = text_ppl_batches(
+        read_heldout_lines(ec.text_ppl_file),
+        bundle.tokenizer.encode,
+        lay.num_streams,
+        cfg.batch.micro_batch,
+        cfg.batch.max_len,
+        ec.text_ppl_max_tokens,
+        fmt=ec.text_ppl_format,
+        text_start=lay.text_start,
+        text_end=lay.text_end,
+        rank=env.rank,
+        world_size=env.world_size,
+    )
+    if tokens == 0:
+        raise ValueError(f"{ec.text_ppl_file}: no held-out text with at least two tokens")
+    return TextEval(ec.text_ppl_file, batches, tokens, ec.text_ppl_format)
+
+
+def build_trainer(
+    cfg: LMTrainConfig, exp_dir: str | Path, env: DistEnv, resume: bool = True
+) -> Trainer:
+    """Everything for :meth:`Trainer.fit`. The model is initialised identically on every rank
+    (FSDP keeps each rank's shard of the same full tensor)."""
+    from espnet_codec_lm.utils.seed import set_seed
+
+    set_seed(cfg.seed)
+    bundle = build_model(cfg)
+    train, valid = build_data(cfg, bundle, env)
+    text_eval = build_text_eval(cfg, bundle, env)
+    trainer = Trainer(
+        cfg,
+        exp_dir,
+        bundle.model,
+        bundle.num_heads,
+        train,
+        env,
+        valid=valid,
+        text_eval=text_eval,
+        model_writer=bundle.writer,
+        model_reader=bundle.reader,
+        resume=resume,
+    )
+    trainer.bundle = bundle
+    return trainer
+
+
+def link_final_model(exp_dir: str | Path, ckpt: Path) -> Path:
+    """``<exp>/model`` = the final checkpoint's model directory (hard links, so pruning old
+    checkpoints never breaks it), replaced atomically."""
+    exp_dir = Path(exp_dir)
+    src = ckpt / MODEL_SUBDIR
+    dst = exp_dir / MODEL_SUBDIR
+    tmp = exp_dir / f".{MODEL_SUBDIR}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, copy_function=_link_or_copy)
+    old = exp_dir / f".{MODEL_SUBDIR}.old-{os.getpid()}"
+    if dst.exists():
+        os.replace(dst, old)
+    os.replace(tmp, dst)
+    shutil.rmtree(old, ignore_errors=True)
+    return dst
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)

@@ -1,0 +1,263 @@
+"""Atomic, pickle-free training checkpoints with exact resume.
+
+Layout of ``<exp>/checkpoints/``::
+
+    step_00001000/
+        model.safetensors        full (unsharded) weights, gathered on rank 0 (+ whatever the
+                                 model's own ``save`` hook writes: config, vocabulary layout)
+        optimizer.safetensors    AdamW moments by parameter name (``<param>/exp_avg`` ...)
+        optimizer.json           param groups (settings, parameter names) and non-tensor entries
+        trainer.json             step, scheduler, world size, tokens seen, ...
+        rank<r>.json             per rank: data-iterator position and RNG states
+    latest                       text file naming the newest complete step directory
+
+Atomicity: everything is written into ``.tmp-step_XXXXXXXX/`` (files fsynced), then the directory
+is renamed (one atomic ``rename``) and only then is ``latest`` replaced (``atomic_write_text``).
+A crash at any point leaves ``latest`` naming a complete checkpoint; stale ``.tmp-*`` directories
+are removed at the next start. Old checkpoints beyond ``keep_last`` are deleted after ``latest``
+moves on. Nothing is unpickled on load: tensors come from safetensors, the rest from JSON.
+
+Why full state dicts on rank 0 rather than sharded DCP files: the checkpoint is directly a model
+other stages can load, any world size can resume it, and torch.distributed.checkpoint's own
+reader unpickles its ``.metadata`` file. The cost is gathering the model (+ optimiser) on one
+host, ~7.5 GB of CPU memory for the 0.6B paper model; see doc/training.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from espnet_codec_lm.train.distributed import DistEnv, barrier, broadcast_object
+from espnet_codec_lm.utils.fileio import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+_STEP_RE = re.compile(r"^step_(\d{8})$")
+LATEST = "latest"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, incomplete or does not fit this run (one-line message)."""
+
+
+def _options(env: DistEnv, loading: bool):
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    return StateDictOptions(
+        full_state_dict=True,
+        cpu_offload=True,
+        broadcast_from_rank0=loading and env.distributed,
+    )
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """safetensors refuses tensors sharing memory (tied weights): give each its own copy."""
+    seen: set[int] = set()
+    out = {}
+    for k, v in tensors.items():
+        v = v.detach().contiguous()
+        if v.numel() and v.data_ptr() in seen:
+            v = v.clone()
+        seen.add(v.data_ptr())
+        out[k] = v
+    save_file(out, str(path))
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _flatten_optim(osd: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """A full optimiser state dict (keyed by parameter names) -> safetensors tensors
+    (``<param>/<key>``) + JSON (param groups, non-tensor per-parameter entries)."""
+    tensors: dict[str, torch.Tensor] = {}
+    other: dict[str, dict] = {}
+    for name, entries in osd.get("state", {}).items():
+        for key, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{name}/{key}"] = value
+            else:
+                other.setdefault(name, {})[key] = value
+    groups = [
+        {k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
+        for g in osd.get("param_groups", [])
+    ]
+    return tensors, {"param_groups": groups, "state": other}
+
+
+def _unflatten_optim(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[str, dict] = {k: dict(v) for k, v in meta.get("state", {}).items()}
+    for flat, value in tensors.items():
+        name, key = flat.rsplit("/", 1)
+        state.setdefault(name, {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_model_weights(state: dict[str, torch.Tensor], directory: Path) -> None:
+    """Default model writer: ``model.safetensors`` only."""
+    _save_tensors(directory / "model.safetensors", state)
+
+
+def load_model_weights(directory: Path) -> dict[str, torch.Tensor]:
+    """Default model reader (inverse of :func:`save_model_weights`)."""
+    return load_file(str(directory / "model.safetensors"))
+
+
+class CheckpointManager:
+    """Saves and restores the full training state under ``root`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        env: DistEnv,
+        keep_last: int = 3,
+        model_writer: Callable[[dict[str, torch.Tensor], Path], None] = save_model_weights,
+        model_reader: Callable[[Path], dict[str, torch.Tensor]] = load_model_weights,
+    ) -> None:
+        self.root = Path(root)
+        self.env = env
+        self.keep_last = keep_last
+        self.model_writer = model_writer
+        self.model_reader = model_reader
+        if env.is_main:
+            self.root.mkdir(parents=True, exist_ok=True)
+            for stale in self.root.glob(".tmp-*"):
+                log.warning("removing incomplete checkpoint %s", stale)
+                shutil.rmtree(stale, ignore_errors=True)
+        barrier(env)
+
+    # --- queries ------------------------------------------------------------------------
+    def latest(self) -> Path | None:
+        """The checkpoint ``latest`` names, or None when there is none yet."""
+        p = self.root / LATEST
+        if not p.is_file():
+            return None
+        name = p.read_text(encoding="utf-8").strip()
+        ckpt = self.root / name
+        if not _STEP_RE.match(name) or not (ckpt / "trainer.json").is_file():
+            raise CheckpointError(f"{p}: names '{name}', which is not a complete checkpoint")
+        return ckpt
+
+    def steps(self) -> list[int]:
+        return sorted(int(m.group(1)) for d in self.root.iterdir() if (m := _STEP_RE.match(d.name)))
+
+    @staticmethod
+    def dirname(step: int) -> str:
+        return f"step_{step:08d}"
+
+    # --- save ---------------------------------------------------------------------------
+    def save(
+        self,
+        step: int,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        trainer_state: dict,
+        rank_state: dict,
+    ) -> Path:
+        """Write a checkpoint for ``step`` (collective: every rank calls it)."""
+        from torch.distributed.checkpoint.state_dict import (
+            get_model_state_dict,
+            get_optimizer_state_dict,
+        )
+
+        final = self.root / self.dirname(step)
+        tmp = self.root / f".tmp-{self.dirname(step)}"
+        exists = broadcast_object(final.is_dir() if self.env.is_main else None, self.env)
+        if exists:  # a resumed run reached a step saved before the crash: identical state
+            if self.env.is_main:
+                atomic_write_text(self.root / LATEST, final.name + "\n")
+            barrier(self.env)
+            return final
+        if self.env.is_main:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        barrier(self.env)
+        opts = _options(self.env, loading=False)
+        model_sd = get_model_state_dict(model, options=opts)  # collective; {} off rank 0
+        optim_sd = get_optimizer_state_dict(model, optimizer, options=opts)
+        _write_json(tmp / f"rank{self.env.rank}.json", rank_state)
+        if self.env.is_main:
+            self.model_writer(model_sd, tmp)
+            tensors, other = _flatten_optim(optim_sd)
+            _save_tensors(tmp / "optimizer.safetensors", tensors)
+            _write_json(tmp / "optimizer.json", other)
+            _write_json(tmp / "trainer.json", {**trainer_state, "world_size": self.env.world_size})
+        del model_sd, optim_sd
+        barrier(self.env)  # every rank's file is in place before the rename
+        if self.env.is_main:
+            _fsync_dir(tmp)
+            os.rename(tmp, final)
+            _fsync_dir(self.root)
+            atomic_write_text(self.root / LATEST, final.name + "\n")
+            self._prune(keep=final.name)
+            log.info("checkpoint saved: %s", final)
+        barrier(self.env)
+        return final
+
+    def _prune(self, keep: str) -> None:
+        steps = self.steps()
+        for s in steps[: max(0, len(steps) - self.keep_last)]:
+            name = self.dirname(s)
+            if name != keep:
+                shutil.rmtree(self.root / name, ignore_errors=True)
+
+    # --- load ---------------------------------------------------------------------------
+    def load(
+        self, ckpt: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+    ) -> tuple[dict, dict]:
+        """Restore model and optimiser in place; returns ``(trainer_state, rank_state)``."""
+        from torch.distributed.checkpoint.state_dict import (
+            set_model_state_dict,
+            set_optimizer_state_dict,
+        )
+
+        trainer_state = json.loads((ckpt / "trainer.json").read_text(encoding="utf-8"))
+        saved_world = trainer_state.get("world_size")
+        if saved_world != self.env.world_size:
+            raise CheckpointError(
+                f"{ckpt}: saved with {saved_world} processes, resuming with "
+                f"{self.env.world_size} (the data position is per rank; use the same count)"
+            )
+        rank_file = ckpt / f"rank{self.env.rank}.json"
+        if not rank_file.is_file():
+            raise CheckpointError(f"{rank_file}: missing")
+        rank_state = json.loads(rank_file.read_text(encoding="utf-8"))
+        opts = _options(self.env, loading=True)
+        main = self.env.is_main
+        model_sd = self.model_reader(ckpt) if main else {}
+        set_model_state_dict(model, model_sd, options=opts)
+        del model_sd
+        optim_sd: dict = {}
+        if main:
+            tensors = load_file(str(ckpt / "optimizer.safetensors"))
+            meta = json.loads((ckpt / "optimizer.json").read_text(encoding="utf-8"))
+            optim_sd = _unflatten_optim(tensors, meta)
+        # saved before the first step: no moments yet, nothing to restore
+        has_state = broadcast_object(bool(optim_sd.get("state")) if main else None, self.env)
+        if has_state:
+            set_optimizer_state_dict(model, optimizer, optim_sd, options=opts)
+        barrier(self.env)
+        log.info("resumed from %s (step %s)", ckpt, trainer_state.get("step"))
+        return trainer_state, rank_state

@@ -1,0 +1,125 @@
+"""Configuration of the LM trainer (CPT and SFT share it; only the data section differs).
+
+Batch arithmetic: a step consumes ``batch.global_sequences`` packed rows of ``batch.max_len``
+positions. Each rank runs ``micro_batch`` rows per forward, so the gradient-accumulation count is
+``global_sequences / (micro_batch * world_size)`` and must be a whole number (checked at start).
+The paper's CPT: 640 x 4,096 positions per step, 40k steps, AdamW, peak LR 1e-5 -> 1e-6, clip 1.0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+from espnet_codec_lm.config import ConfigError
+
+SYSTEM_NAMES = (
+    "No Initialization",
+    "Text LLM Initialization",
+    "Speech CPT",
+    "Speech & Text CPT",
+)
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warm-up then decay from ``lr`` (peak) to ``min_lr``."""
+
+    lr: float = 1e-5
+    min_lr: float = 1e-6
+    warmup_steps: int = 500
+    decay: Literal["cosine", "linear", "constant"] = "cosine"
+    weight_decay: float = 0.1
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    eps: float = 1e-8
+    grad_clip: float = 1.0
+
+
+@dataclass
+class BatchConfig:
+    """Global batch in packed rows; ``micro_batch`` rows per rank per forward pass."""
+
+    global_sequences: int = 640
+    micro_batch: int = 4
+    max_len: int = 4096
+
+
+@dataclass
+class StopConfig:
+    """Stop after ``max_steps`` optimiser steps, or after ``max_epochs`` passes over the data
+    (exactly one of the two should be set; with both, whichever comes first)."""
+
+    max_steps: Optional[int] = None
+    max_epochs: Optional[float] = None
+
+
+@dataclass
+class CheckpointConfig:
+    """Checkpoint every ``every_steps`` optimiser steps and at the end; keep the last N."""
+
+    every_steps: int = 1000
+    keep_last: int = 3
+
+
+@dataclass
+class EvalConfig:
+    """Validation loss per task and held-out text perplexity (the forgetting monitor)."""
+
+    every_steps: int = 1000
+    valid_max_batches: Optional[int] = None  # micro-batches per rank; None = the whole set
+    text_ppl_file: Optional[str] = None  # one text per line; None = no perplexity
+    text_ppl_max_tokens: int = 100_000  # cap on scored tokens (the file is read in order)
+    text_ppl_format: Literal["plain", "boundary"] = "plain"
+    text_ppl_every_steps: Optional[int] = None  # None = with every validation
+
+
+@dataclass
+class DistConfig:
+    """How the model is spread over devices. ``auto`` picks FSDP2 when there is more than one
+    process or a GPU; bf16 mixed precision on GPU, fp32 on CPU."""
+
+    fsdp: Literal["auto", "on", "off"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    activation_checkpointing: bool = False
+    backend: Literal["auto", "gloo", "nccl"] = "auto"
+
+
+@dataclass
+class LogConfig:
+    """Console/TensorBoard logging cadence."""
+
+    every_steps: int = 10
+    tensorboard: bool = True
+
+
+@dataclass
+class LMTrainConfig:
+    """One LM training run (CPT or SFT).
+
+    ``model`` and ``data`` are passed to the builders of ``espnet_codec_lm.lm`` and
+    ``espnet_codec_lm.tasks`` (their own dataclasses validate them); ``data.kind: synthetic``
+    selects the built-in random batches used by tests and the throughput benchmark.
+    """
+
+    system: Optional[str] = None  # one of SYSTEM_NAMES (written to system.yaml)
+    stage: Literal["cpt", "sft"] = "cpt"
+    seed: int = 0
+    model: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    stop: StopConfig = field(default_factory=lambda: StopConfig(max_steps=1000))
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    dist: DistConfig = field(default_factory=DistConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def __post_init__(self) -> None:
+        if self.system is not None and self.system not in SYSTEM_NAMES:
+            raise ConfigError(f"system {self.system!r} is not one of {list(SYSTEM_NAMES)}")
+        if self.stop.max_steps is None and self.stop.max_epochs is None:
+            raise ConfigError("stop: set max_steps or max_epochs")
+        if self.batch.global_sequences < 1 or self.batch.micro_batch < 1:
+            raise ConfigError("batch: global_sequences and micro_batch must be >= 1")
+        if self.checkpoint.keep_last < 1:
+            raise ConfigError("checkpoint.keep_last must be >= 1")
