@@ -1,0 +1,274 @@
+"""Load Kaldi data directories, their codes and text pools into memory, tokenised once.
+
+A speech set is a Kaldi data directory (``text``, ``utt2spk``, optional ``utt2lang``,
+``text.<lang>``) plus the codes the tokenize stage wrote (``codes.scp``; ``codes_tgt.scp`` for
+S2ST). A text pool is a Kaldi ``text`` file or a directory holding one (``utt2lang`` and
+``text.<lang>`` make it an MT pool). Transcripts pass through the punctuation hook (sets marked
+``punctuate: true``), missing translations through the translation hook, and every text is
+tokenised here, once, so building a sequence is array slicing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from espnet_codec_lm.lm.vocab import VocabLayout
+from espnet_codec_lm.tasks.prompts import LANGS
+from espnet_codec_lm.tasks.sequence import Sample
+
+log = logging.getLogger("tasks")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@dataclass
+class SpeechSetConfig:
+    """One speech set: a Kaldi data directory and its codes."""
+
+    data_dir: str
+    codes: str  # codes.scp written by the tokenize stage
+    codes_tgt: str | None = None  # codes_tgt.scp (S2ST target speech)
+    punctuate: bool = False  # restore punctuation of this set's transcripts (hook)
+
+
+def read_kaldi_map(path: str | Path, allow_empty: bool = False) -> dict[str, str]:
+    """``id value`` lines -> dict; a malformed line or duplicate id is a one-line error."""
+    path = Path(path)
+    out: dict[str, str] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ValueError(f"{path}: file not found") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not valid UTF-8") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        parts = line.strip().split(maxsplit=1)
+        key, value = parts[0], parts[1].strip() if len(parts) > 1 else ""
+        if not value and not allow_empty:
+            raise ValueError(f"{path}:{n}: utterance {key} has an empty value")
+        if key in out:
+            raise ValueError(f"{path}:{n}: duplicate utterance id {key}")
+        out[key] = value
+    return out
+
+
+def detect_lang(text: str) -> str:
+    """``zh`` if the text has Chinese characters, else ``en`` (used when there is no utt2lang)."""
+    return "zh" if _CJK.search(text) else "en"
+
+
+def _other(lang: str) -> str:
+    others = [x for x in LANGS if x != lang]
+    return others[0] if others else lang
+
+
+class Corpus:
+    """Samples in a fixed (sorted-id) order, with per-task eligibility and speaker index."""
+
+    def __init__(self, samples: list[Sample], name: str = "") -> None:
+        self.samples = samples
+        self.name = name
+        self.speakers: dict[str, np.ndarray] = {}
+        by_spk: dict[str, list[int]] = {}
+        for i, s in enumerate(samples):
+            if s.speaker is not None:
+                by_spk.setdefault(s.speaker, []).append(i)
+        self.speakers = {k: np.asarray(v) for k, v in by_spk.items()}
+        self._eligible: dict[tuple, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def eligible(self, requires: tuple[str, ...]) -> np.ndarray:
+        """Indices of samples that have every field in ``requires``."""
+        if requires not in self._eligible:
+            fields = {
+                "codes": lambda s: s.codes is not None and len(s.codes) > 0,
+                "text": lambda s: s.text_ids is not None and len(s.text_ids) > 0,
+                "translation": lambda s: (
+                    s.translation_ids is not None and len(s.translation_ids) > 0
+                ),
+                "codes_tgt": lambda s: s.codes_tgt is not None and len(s.codes_tgt) > 0,
+            }
+            keep = [i for i, s in enumerate(self.samples) if all(fields[r](s) for r in requires)]
+            self._eligible[requires] = np.asarray(keep, dtype=np.int64)
+        return self._eligible[requires]
+
+
+def _load_codes(scp: str, layout: VocabLayout, ids: set[str] | None) -> dict[str, np.ndarray]:
+    import kaldiio
+
+    if not Path(scp).is_file():
+        raise ValueError(f"{scp}: codes file not found")
+    out = {}
+    for uttid, arr in kaldiio.load_scp_sequential(scp):
+        if ids is not None and uttid not in ids:
+            continue
+        arr = np.asarray(arr)
+        if arr.ndim != 2 or arr.shape[1] < layout.num_streams:
+            raise ValueError(
+                f"{scp}: utterance {uttid}: codes must be [T, >={layout.num_streams}], "
+                f"got {arr.shape}"
+            )
+        arr = arr[:, : layout.num_streams]
+        if arr.size and (arr.min() < 0 or arr.max() >= layout.codebook_size):
+            raise ValueError(f"{scp}: utterance {uttid}: codes outside [0, {layout.codebook_size})")
+        out[uttid] = np.ascontiguousarray(arr)
+    return out
+
+
+def _encode(tokenizer, text: str) -> np.ndarray:
+    return np.asarray(tokenizer.encode(text), dtype=np.int64)
+
+
+def _fill_translations(samples: list[Sample], translate: Callable, tokenizer) -> int:
+    """Translate, with the hook, every sample that has a text but no translation."""
+    todo: dict[tuple[str, str], list[Sample]] = {}
+    for s in samples:
+        if s.text and not s.translation:
+            todo.setdefault((s.lang, _other(s.lang)), []).append(s)
+    n = 0
+    for (src, tgt), group in todo.items():
+        outs = translate([s.text for s in group], src, tgt)
+        for s, t in zip(group, outs):
+            if t:
+                s.translation, s.tgt_lang = t, tgt
+                s.translation_ids = _encode(tokenizer, t)
+                n += 1
+    return n
+
+
+def load_speech_set(
+    cfg: SpeechSetConfig,
+    layout: VocabLayout,
+    tokenizer,
+    punctuate: Callable | None = None,
+    translate: Callable | None = None,
+) -> list[Sample]:
+    """All utterances of one speech set that have codes, tokenised."""
+    d = Path(cfg.data_dir)
+    texts = read_kaldi_map(d / "text") if (d / "text").is_file() else {}
+    utt2spk = read_kaldi_map(d / "utt2spk") if (d / "utt2spk").is_file() else {}
+    utt2lang = read_kaldi_map(d / "utt2lang") if (d / "utt2lang").is_file() else {}
+    trans = {p.name.split(".", 1)[1]: read_kaldi_map(p) for p in sorted(d.glob("text.*"))}
+    codes = _load_codes(cfg.codes, layout, None)
+    codes_tgt = _load_codes(cfg.codes_tgt, layout, None) if cfg.codes_tgt else {}
+    missing = sorted(set(texts) - set(codes))
+    if missing:
+        log.warning(
+            "%s: %d utterances have no codes (skipped), e.g. %s", d, len(missing), missing[0]
+        )
+    samples = []
+    for uttid in sorted(codes):
+        text = texts.get(uttid)
+        lang = utt2lang.get(uttid) or detect_lang(text or "")
+        s = Sample(
+            uttid=uttid, lang=lang, codes=codes[uttid], text=text, speaker=utt2spk.get(uttid)
+        )
+        for tl, m in trans.items():
+            if tl != lang and uttid in m:
+                s.translation, s.tgt_lang = m[uttid], tl
+                break
+        if uttid in codes_tgt:
+            s.codes_tgt = codes_tgt[uttid]
+            s.tgt_lang = s.tgt_lang or _other(lang)
+        samples.append(s)
+    if cfg.punctuate and punctuate is not None:
+        for lang in LANGS:
+            group = [s for s in samples if s.text and s.lang == lang]
+            for s, t in zip(group, punctuate([s.text for s in group], lang)):
+                s.text = t
+    for s in samples:
+        if s.text:
+            s.text_ids = _encode(tokenizer, s.text)
+        if s.translation:
+            s.translation_ids = _encode(tokenizer, s.translation)
+    if translate is not None:
+        _fill_translations(samples, translate, tokenizer)
+    return samples
+
+
+def _plain_lines(path: Path) -> list[str]:
+    try:
+        return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not valid UTF-8") from None
+
+
+def load_text_pool(path: str | Path, tokenizer, translate: Callable | None = None) -> list[Sample]:
+    """A general-text or MT pool, in any of these forms:
+
+    - a Kaldi-style directory: ``text`` (+ ``utt2lang``; ``text.<lang>`` makes MT pairs);
+    - a file ``<name>.<src>-<tgt>.tsv``: MT pairs, ``source<TAB>target`` a line;
+    - a file named ``text``: Kaldi ``id sentence`` lines;
+    - any other file: one sentence a line (language from a ``.en`` / ``.zh`` suffix, else
+      detected), ids ``<file name>-<line number>``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: text pool not found")
+    samples: list[Sample] = []
+    if path.is_file() and path.suffix == ".tsv":
+        m = re.search(r"\.([a-z]+)-([a-z]+)\.tsv$", path.name)
+        for n, line in enumerate(_plain_lines(path), 1):
+            cols = line.split("\t")
+            if len(cols) != 2 or not cols[0].strip() or not cols[1].strip():
+                raise ValueError(f"{path}:{n}: expected 'source<TAB>target'")
+            src, tgt = (
+                (m.group(1), m.group(2)) if m else (detect_lang(cols[0]), detect_lang(cols[1]))
+            )
+            samples.append(
+                Sample(
+                    uttid=f"{path.name}-{n:07d}",
+                    lang=src,
+                    text=cols[0].strip(),
+                    translation=cols[1].strip(),
+                    tgt_lang=tgt,
+                )
+            )
+    elif path.is_file() and path.name != "text":
+        suffix = path.suffix.lstrip(".")
+        for n, line in enumerate(_plain_lines(path), 1):
+            lang = suffix if suffix in LANGS else detect_lang(line)
+            samples.append(Sample(uttid=f"{path.name}-{n:07d}", lang=lang, text=line))
+    else:
+        d, text_file = (path, path / "text") if path.is_dir() else (path.parent, path)
+        texts = read_kaldi_map(text_file)
+        has_meta = path.is_dir()
+        utt2lang = read_kaldi_map(d / "utt2lang") if has_meta and (d / "utt2lang").is_file() else {}
+        trans = {p.name.split(".", 1)[1]: read_kaldi_map(p) for p in sorted(d.glob("text.*"))}
+        for uttid in sorted(texts):
+            lang = utt2lang.get(uttid) or detect_lang(texts[uttid])
+            s = Sample(uttid=uttid, lang=lang, text=texts[uttid])
+            for tl, m_ in trans.items() if has_meta else ():
+                if tl != lang and uttid in m_:
+                    s.translation, s.tgt_lang = m_[uttid], tl
+                    break
+            samples.append(s)
+    for s in samples:
+        s.text_ids = _encode(tokenizer, s.text)
+        if s.translation:
+            s.translation_ids = _encode(tokenizer, s.translation)
+    if translate is not None:
+        _fill_translations(samples, translate, tokenizer)
+    return samples
+
+
+def merge(samples_per_set: list[list[Sample]], name: str = "") -> Corpus:
+    """One corpus from several sets; utterance ids must be unique across them."""
+    seen: set[str] = set()
+    out: list[Sample] = []
+    for group in samples_per_set:
+        for s in group:
+            if s.uttid in seen:
+                raise ValueError(f"{name or 'corpus'}: utterance id {s.uttid} appears in two sets")
+            seen.add(s.uttid)
+            out.append(s)
+    return Corpus(out, name)

@@ -1,0 +1,90 @@
+"""Packing built examples into fixed-length rows, and collating rows into tensors.
+
+Rows are filled first-fit, in the (random) order the examples were drawn: each example goes to
+the oldest open row it fits in, or opens a new row. Compared with sorting by length first this
+keeps rows from being made of one kind of example (e.g. all long TTS sequences) while still
+packing ~97-99 % full when examples are short next to the row.
+
+No attention crosses examples: each example's ``position_ids`` restart at 0, which is what
+``transformers``' Qwen2 uses to find packed sequences (flash-attention varlen), and what our model
+turns into a block-diagonal mask for the SDPA / eager paths; padding at the end of a row is one
+more "example" with its own positions, ``IGNORE_ID`` labels and task id -1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from espnet_codec_lm.lm.vocab import IGNORE_ID, STREAM_PAD
+from espnet_codec_lm.tasks.sequence import Example
+
+
+def first_fit(lengths: Sequence[int], max_len: int) -> list[list[int]]:
+    """Item indices per row, rows in the order they were opened. Every length must be
+    ``<= max_len``. A row is closed once no item seen so far could still fit into it."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if len(lengths) and lengths.max() > max_len:
+        raise ValueError(f"an item of length {lengths.max()} exceeds max_len {max_len}")
+    rows: list[list[int]] = []
+    open_rows = np.zeros(0, dtype=np.int64)  # row ids, oldest first
+    room = np.zeros(0, dtype=np.int64)
+    shortest = max_len
+    for i, n in enumerate(lengths.tolist()):
+        shortest = min(shortest, n)
+        fits = np.flatnonzero(room >= n)
+        if len(fits):
+            k = int(fits[0])
+            rows[int(open_rows[k])].append(i)
+            room[k] -= n
+        else:
+            rows.append([i])
+            open_rows = np.append(open_rows, len(rows) - 1)
+            room = np.append(room, max_len - n)
+        keep = room >= shortest
+        if not keep.all():
+            open_rows, room = open_rows[keep], room[keep]
+    return rows
+
+
+def pack_row(examples: Sequence[Example], task_ids: Sequence[int], length: int) -> dict:
+    """One row of ``length`` positions: tokens / labels ``[length, L']``, position and task ids."""
+    L = examples[0].tokens.shape[1] if examples else 1
+    tokens = np.full((length, L), STREAM_PAD, dtype=np.int64)
+    labels = np.full((length, L), IGNORE_ID, dtype=np.int64)
+    position_ids = np.empty(length, dtype=np.int64)
+    tasks = np.full(length, -1, dtype=np.int64)
+    pos = 0
+    for ex, tid in zip(examples, task_ids):
+        n = len(ex)
+        if pos + n > length:
+            raise ValueError(f"examples of total length > {length} do not fit one row")
+        tokens[pos : pos + n] = ex.tokens
+        labels[pos : pos + n] = ex.labels()
+        position_ids[pos : pos + n] = np.arange(n)
+        tasks[pos : pos + n] = tid
+        pos += n
+    position_ids[pos:] = np.arange(length - pos)
+    return {
+        "input_ids": tokens,
+        "labels": labels,
+        "position_ids": position_ids,
+        "task_ids": tasks,
+        "num_real": pos,
+    }
+
+
+def collate(rows: Sequence[dict]) -> dict:
+    """Stack packed rows (all of one length) into the batch dict the trainer consumes."""
+    import torch
+
+    out = {}
+    for key in ("input_ids", "labels", "position_ids", "task_ids"):
+        out[key] = torch.from_numpy(np.stack([r[key] for r in rows]))
+    return out
+
+
+def efficiency(lengths: Sequence[int], n_rows: int, max_len: int) -> float:
+    """Non-pad positions / all positions of ``n_rows`` rows of ``max_len``."""
+    return float(np.sum(lengths)) / float(n_rows * max_len) if n_rows else 0.0
