@@ -137,3 +137,26 @@ def test_help_is_fast_and_works():
         timeout=30,
     )
     assert r.returncode == 0 and "Usage:" in r.stdout
+
+
+def test_segments_and_pipes_are_checked(tmp_path):
+    from espnet_codec_lm.data.data_dir import DataDir, Segment, write_data_dir
+    from espnet_codec_lm.testing.audio import sine, write_wav
+
+    rec = write_wav(tmp_path / "rec.wav", sine(300, 2.0))
+    dd = DataDir(
+        wav_scp={"r1": str(rec), "r2": f"cat {rec} |", "r3": "false |"},
+        utt2spk={"s-a": "s", "s-b": "s", "s-c": "s", "s-d": "s"},
+        text={"s-a": "a.", "s-b": "b.", "s-c": "c.", "s-d": "d."},
+        segments={
+            "s-a": Segment("r1", 0.0, 1.0),
+            "s-b": Segment("r2", 1.0, -1),
+            "s-c": Segment("r1", 1.5, 4.0),  # past the end of the 2 s recording
+            "s-d": Segment("r3", 0.0, 1.0),
+        },
+    )
+    d = write_data_dir(dd, tmp_path / "d")
+    _, problems = validate_data_dir(d)
+    by_utt = {p.utt: str(p) for p in problems}
+    assert set(by_utt) == {"s-c", "s-d"}
+    assert "outside the recording" in by_utt["s-c"] and "exited with status 1" in by_utt["s-d"]
