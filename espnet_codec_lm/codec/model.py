@@ -1,0 +1,146 @@
+"""SoundStream-style codec: encoder -> residual VQ (quantiser dropout) -> decoder.
+
+``SoundStreamCodec`` is both the trainable generator (``forward``) and an :class:`AbsCodec`
+(``encode`` / ``decode``). A codec directory holds ``config.yaml`` (a :class:`CodecModelConfig`,
+or a full training config whose ``model`` section is used) and ``model.safetensors``;
+:func:`load_codec` rebuilds it without unpickling anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from espnet_codec_lm.codec.abs_codec import AbsCodec, check_waveform
+from espnet_codec_lm.codec.config import CodecModelConfig
+from espnet_codec_lm.codec.modules import build_decoder, build_encoder
+from espnet_codec_lm.codec.quantizer import ResidualVQ
+
+
+class SoundStreamCodec(nn.Module, AbsCodec):
+    """The generator of :mod:`espnet_codec_lm.codec`; see the module docstring."""
+
+    def __init__(self, cfg: CodecModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = build_encoder(cfg.encoder, cfg.hop_length, cfg.latent_dim)
+        self.quantizer = ResidualVQ(cfg.latent_dim, cfg.quantizer, cfg.sample_rate / cfg.hop_length)
+        self.decoder = build_decoder(cfg.decoder, cfg.hop_length, cfg.latent_dim)
+
+    # --- AbsCodec properties -----------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.cfg.hop_length
+
+    @property
+    def num_codebooks(self) -> int:
+        return self.cfg.quantizer.num_codebooks
+
+    @property
+    def codebook_size(self) -> int:
+        return self.cfg.quantizer.codebook_size
+
+    # --- training ----------------------------------------------------------------------------
+    def pad_to_hop(self, wav: torch.Tensor) -> torch.Tensor:
+        """Zero-pad ``[B, N]`` on the right to a whole number of frames (at least one)."""
+        n = wav.shape[-1]
+        frames = max(1, -(-n // self.hop_length))
+        return F.pad(wav, (0, frames * self.hop_length - n))
+
+    def forward(
+        self, wav: torch.Tensor, n_q: torch.Tensor | int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Resynthesise ``wav [B, N]`` (N a multiple of hop) through ``n_q`` codebooks (an int,
+        one per segment, or None = quantiser dropout in training / all codebooks in eval).
+
+        Returns ``(wav_hat [B, N], codes [B, n_q, T], commitment loss)``.
+        """
+        if n_q is None:
+            n_q = self.quantizer.draw_n_q(wav.shape[0]) if self.training else self.num_codebooks
+        z = self.encoder(wav)
+        z_q, codes, commit = self.quantizer(z, n_q)
+        wav_hat = self.decoder(z_q)
+        return wav_hat[..., : wav.shape[-1]], codes, commit
+
+    # --- AbsCodec ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(
+        self, wav: torch.Tensor, n_q: int | None = None, sample_rate: int | None = None
+    ) -> torch.Tensor:
+        """``[N]`` / ``[B, N]`` audio -> ``[n_q, T]`` / ``[B, n_q, T]`` codes (int64).
+
+        Audio is checked (:func:`check_waveform`); shorter than one frame is zero-padded.
+        """
+        n_q = self.num_codebooks if n_q is None else n_q
+        if not 1 <= n_q <= self.num_codebooks:
+            raise ValueError(f"n_q={n_q} outside 1..{self.num_codebooks}")
+        wav = check_waveform(wav, sample_rate or self.sample_rate, self.sample_rate)
+        single = wav.ndim == 1
+        x = self.pad_to_hop(wav[None] if single else wav).float()
+        codes = self.quantizer.encode(self.encoder(x), n_q)
+        return codes[0] if single else codes
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """``[n_q, T]`` / ``[B, n_q, T]`` codes -> ``[T * hop]`` / ``[B, T * hop]`` audio."""
+        single = codes.ndim == 2
+        c = (codes[None] if single else codes).long()
+        if c.shape[1] > self.num_codebooks or c.shape[1] < 1:
+            raise ValueError(
+                f"codes have {c.shape[1]} codebooks, the codec has {self.num_codebooks}"
+            )
+        if c.numel() and (int(c.min()) < 0 or int(c.max()) >= self.codebook_size):
+            raise ValueError(f"codes outside [0, {self.codebook_size})")
+        wav = self.decoder(self.quantizer.decode(c))
+        return wav[0] if single else wav
+
+
+def codec_model_config_from_yaml(path: str | Path) -> CodecModelConfig:
+    """Read a codec ``config.yaml``: a model config, or a training config (its ``model``)."""
+    from espnet_codec_lm.config import config_from_dict, read_yaml
+
+    data = read_yaml(path)
+    if "model" in data and isinstance(data["model"], dict):
+        data = data["model"]
+    return config_from_dict(CodecModelConfig, data, str(path))
+
+
+def load_codec(codec_dir: str | Path, device: str = "cpu") -> SoundStreamCodec:
+    """Load ``codec_dir/{config.yaml, model.safetensors}`` into an eval-mode codec."""
+    from safetensors.torch import load_file
+
+    codec_dir = Path(codec_dir)
+    weights = codec_dir / "model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights}: no codec weights")
+    model = SoundStreamCodec(codec_model_config_from_yaml(codec_dir / "config.yaml"))
+    state = load_file(str(weights), device=device)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"{weights}: weights do not match config.yaml "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    return model.to(device).eval()
+
+
+def save_codec(model: SoundStreamCodec, codec_dir: str | Path) -> None:
+    """Write ``config.yaml`` + ``model.safetensors`` (atomically) for :func:`load_codec`."""
+    from safetensors.torch import save_file
+
+    from espnet_codec_lm.config import dump_config
+    from espnet_codec_lm.utils.fileio import atomic_path
+
+    codec_dir = Path(codec_dir)
+    codec_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(codec_dir / "model.safetensors") as tmp:
+        save_file(state, str(tmp))
+    dump_config(model.cfg, codec_dir / "config.yaml")

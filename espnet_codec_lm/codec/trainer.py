@@ -1,0 +1,320 @@
+"""GAN training of the codec: resumable, logged (text, JSONL, TensorBoard, PNG), checkpointed.
+
+One step: quantiser dropout draws the codebooks per segment; the generator is trained on the
+multi-scale mel loss (+ optional multi-resolution STFT), the commitment loss and, from
+``loss.adv_start_step`` on, the adversarial and feature-matching losses of the discriminators,
+which then take one step of their own. Codebooks are updated by EMA inside the forward pass
+(DAC's codebook loss is replaced by it; see quantizer.py).
+
+Files under the experiment directory::
+
+    config.yaml            the full training config (written once)
+    checkpoint.pt          weights + optimisers + RNG states (torch.save; loads weights_only)
+    codec/                 the latest generator as a codec dir (config.yaml + model.safetensors)
+    snapshots/step*.safetensors   generator weights at past checkpoints (the last few)
+    train_log.jsonl        one line per log interval: losses, LR, speed, codebook usage
+    losses.png, tb/        plots and TensorBoard scalars
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from espnet_codec_lm.codec.augment import SegmentSampler
+from espnet_codec_lm.codec.config import CodecTrainConfig
+from espnet_codec_lm.codec.losses import (
+    MultiResolutionSTFTLoss,
+    MultiScaleMelLoss,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_adv_loss,
+)
+from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
+from espnet_codec_lm.config import dump_config
+from espnet_codec_lm.utils.fileio import atomic_path
+
+log = logging.getLogger("codec_train")
+
+
+def codebook_usage(hist: np.ndarray) -> tuple[float, float]:
+    """``(perplexity, fraction of codes used)`` of a code histogram."""
+    total = hist.sum()
+    if total == 0:
+        return 0.0, 0.0
+    p = hist[hist > 0] / total
+    return float(math.exp(-(p * np.log(p)).sum())), float((hist > 0).mean())
+
+
+class CodecTrainer:
+    """Owns the models, optimisers and step counter of one codec experiment."""
+
+    def __init__(self, cfg: CodecTrainConfig, exp_dir: str | Path | None = None) -> None:
+        self.cfg = cfg
+        self.exp_dir = Path(exp_dir) if exp_dir is not None else None
+        torch.manual_seed(cfg.seed)
+        self.model = SoundStreamCodec(cfg.model)
+        self.model.quantizer.gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.disc = None
+        if cfg.loss.adv_weight > 0 or cfg.loss.feat_weight > 0:
+            from espnet_codec_lm.codec.discriminators import CodecDiscriminator
+
+            self.disc = CodecDiscriminator(cfg.discriminator)
+        o = cfg.optim
+        self.opt_g = torch.optim.AdamW(
+            self.model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay
+        )
+        self.opt_d = (
+            torch.optim.AdamW(
+                self.disc.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay
+            )
+            if self.disc is not None
+            else None
+        )
+        sr = cfg.model.sample_rate
+        self.mel_loss = MultiScaleMelLoss(sr, cfg.loss.mel_windows, cfg.loss.mel_bins)
+        self.stft_loss = MultiResolutionSTFTLoss(cfg.loss.stft_windows)
+        self.step = 0
+        self.dropout_gen = torch.Generator().manual_seed(cfg.seed + 2)
+        nq = cfg.model.quantizer.num_codebooks
+        self.hist = np.zeros((nq, cfg.model.quantizer.codebook_size), np.int64)
+
+    # --- one step ----------------------------------------------------------------------------
+    def lr(self) -> float:
+        o = self.cfg.optim
+        return o.lr * o.lr_decay ** (self.step // max(1, o.lr_decay_every))
+
+    def train_step(self, wav: torch.Tensor) -> dict[str, float]:
+        """One generator (+ discriminator) update on ``wav [B, N]``; returns the loss values."""
+        cfg, lc = self.cfg, self.cfg.loss
+        self.model.train()
+        for opt in (self.opt_g, self.opt_d):
+            if opt is not None:
+                for g in opt.param_groups:
+                    g["lr"] = self.lr()
+        n_q = self.model.quantizer.draw_n_q(wav.shape[0], self.dropout_gen)
+        wav_hat, codes, commit = self.model(wav, n_q)
+        out: dict[str, float] = {}
+        use_adv = self.disc is not None and self.step >= lc.adv_start_step
+        if use_adv:  # discriminator step on the detached resynthesis
+            self.disc.train()
+            real = self.disc(wav)
+            fake = self.disc(wav_hat.detach())
+            d_loss = discriminator_loss([r[-1] for r in real], [f[-1] for f in fake], lc.adv_type)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.disc.parameters(), cfg.optim.grad_clip)
+            self.opt_d.step()
+            out["d_loss"] = d_loss.item()
+        mel = self.mel_loss(wav_hat, wav)
+        g_loss = lc.mel_weight * mel + lc.commit_weight * commit
+        out["mel"], out["commit"] = mel.item(), commit.item()
+        if lc.stft_weight > 0:
+            stft = self.stft_loss(wav_hat, wav)
+            g_loss = g_loss + lc.stft_weight * stft
+            out["stft"] = stft.item()
+        if use_adv:
+            fake = self.disc(wav_hat)
+            with torch.no_grad():
+                real = self.disc(wav)
+            adv = generator_adv_loss([f[-1] for f in fake], lc.adv_type)
+            fm = feature_matching_loss([r[:-1] for r in real], [f[:-1] for f in fake])
+            g_loss = g_loss + lc.adv_weight * adv + lc.feat_weight * fm
+            out["adv"], out["feat"] = adv.item(), fm.item()
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        out["grad_norm"] = float(
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+        )
+        self.opt_g.step()
+        out["g_loss"] = g_loss.item()
+        self.step += 1
+        c = codes.numpy()
+        for i in range(c.shape[1]):  # usage only where this codebook was active
+            used = c[(n_q > i).numpy(), i].reshape(-1)
+            self.hist[i] += np.bincount(used, minlength=self.hist.shape[1])
+        return out
+
+    # --- checkpoints -------------------------------------------------------------------------
+    def state_dict(self, sampler: SegmentSampler | None) -> dict:
+        state = {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "quant_rng": self.model.quantizer.gen.get_state(),
+            "dropout_rng": self.dropout_gen.get_state(),
+            "sampler": json.dumps(sampler.state()) if sampler is not None else "",
+        }
+        if self.disc is not None:
+            state["disc"] = self.disc.state_dict()
+            state["opt_d"] = self.opt_d.state_dict()
+        return state
+
+    def save(self, sampler: SegmentSampler | None) -> None:
+        """Atomically write ``checkpoint.pt``, the ``codec/`` dir and a weight snapshot."""
+        from safetensors.torch import save_file
+
+        assert self.exp_dir is not None
+        with atomic_path(self.exp_dir / "checkpoint.pt") as tmp:
+            torch.save(self.state_dict(sampler), tmp)
+        save_codec(self.model, self.exp_dir / "codec")
+        snaps = self.exp_dir / "snapshots"
+        snaps.mkdir(exist_ok=True)
+        weights = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
+        with atomic_path(snaps / f"step{self.step:08d}.safetensors") as tmp:
+            save_file(weights, str(tmp))
+        for old in sorted(snaps.glob("step*.safetensors"))[: -self.cfg.keep_snapshots]:
+            old.unlink()
+
+    def load(self, path: Path, sampler: SegmentSampler | None) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        if self.disc is not None and "disc" in state:
+            self.disc.load_state_dict(state["disc"])
+            self.opt_d.load_state_dict(state["opt_d"])
+        torch.set_rng_state(state["torch_rng"])
+        self.model.quantizer.gen.set_state(state["quant_rng"])
+        self.dropout_gen.set_state(state["dropout_rng"])
+        if sampler is not None and state["sampler"]:
+            sampler.set_state(json.loads(state["sampler"]))
+        self.step = int(state["step"])
+
+    # --- validation --------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self, wavs: list[torch.Tensor]) -> dict[str, float]:
+        """Mean multi-scale mel loss of the resynthesis with 1, 3 and all codebooks."""
+        self.model.eval()
+        out = {}
+        for nq in sorted({1, min(3, self.model.num_codebooks), self.model.num_codebooks}):
+            vals = []
+            for w in wavs:
+                x = self.model.pad_to_hop(w[None])
+                hat, _, _ = self.model(x, nq)
+                vals.append(self.mel_loss(hat, x).item())
+            out[f"valid_mel_q{nq}"] = float(np.mean(vals))
+        return out
+
+
+def plot_losses(log_path: Path, png_path: Path) -> None:
+    """Plot every scalar of ``train_log.jsonl`` against the step (one panel each)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = {}
+    for line in log_path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            rows[r["step"]] = r  # a resumed run overwrites the steps it repeats
+    if not rows:
+        return
+    steps = sorted(rows)
+    keys = [
+        k
+        for k in rows[steps[-1]]
+        if k not in ("step", "time") and isinstance(rows[steps[-1]][k], (int, float))
+    ]
+    cols = 4
+    nrows = max(1, -(-len(keys) // cols))
+    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 2.6 * nrows), squeeze=False)
+    for ax, k in zip(axes.flat, keys):
+        xs = [s for s in steps if k in rows[s]]
+        ax.plot(xs, [rows[s][k] for s in xs])
+        ax.set_title(k, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+
+
+def train(cfg: CodecTrainConfig, exp_dir: str | Path, resume: bool = True) -> CodecTrainer:
+    """Train until ``cfg.max_steps``, resuming from ``exp_dir/checkpoint.pt`` when present."""
+    from espnet_codec_lm.codec.audio import iter_audio
+    from espnet_codec_lm.utils.progress import progress
+
+    exp_dir = Path(exp_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.num_threads)
+    if not cfg.data.train:
+        raise ValueError("data.train is not set (a Kaldi data dir or wav.scp)")
+    sr = cfg.model.sample_rate
+    audio = []
+    for src in [cfg.data.train, *cfg.data.train_extra]:
+        audio += [a for _, a in iter_audio(src, sr, cfg.data.max_utts) if len(a) > 0]
+    log.info("training audio: %d utterances, %.2f h", len(audio), sum(map(len, audio)) / sr / 3600)
+    valid = []
+    if cfg.data.valid:
+        for _, a in iter_audio(cfg.data.valid, sr, 8):
+            valid.append(torch.from_numpy(a[: 3 * sr]))
+    sampler = SegmentSampler(audio, cfg.data, sr, cfg.seed)
+    trainer = CodecTrainer(cfg, exp_dir)
+    ckpt = exp_dir / "checkpoint.pt"
+    if resume and ckpt.is_file():
+        trainer.load(ckpt, sampler)
+        log.info("resumed from %s at step %d", ckpt, trainer.step)
+    dump_config(cfg, exp_dir / "config.yaml")  # the effective config of the latest (re)start
+    n_params = sum(p.numel() for p in trainer.model.parameters())
+    log.info("generator: %.2fM parameters", n_params / 1e6)
+    from torch.utils.tensorboard import SummaryWriter
+
+    tb = SummaryWriter(str(exp_dir / "tb"))
+    log_path = exp_dir / "train_log.jsonl"
+    acc: dict[str, list[float]] = {}
+    t_last_ckpt = t_log = time.time()
+    bar = progress(total=cfg.max_steps, initial=trainer.step, desc="codec_train")
+    while trainer.step < cfg.max_steps:
+        wav = torch.from_numpy(sampler.batch())
+        for k, v in trainer.train_step(wav).items():
+            acc.setdefault(k, []).append(v)
+        bar.update(1)
+        step = trainer.step
+        if step % cfg.log_every == 0:
+            row = {"step": step, "time": time.time(), "lr": trainer.lr()}
+            row.update({k: float(np.mean(v)) for k, v in acc.items()})
+            row["steps_per_s"] = cfg.log_every / max(1e-9, time.time() - t_log)
+            for i, h in enumerate(trainer.hist):
+                row[f"ppl_cb{i + 1}"], row[f"used_cb{i + 1}"] = codebook_usage(h)
+            if valid and step % cfg.valid_every == 0:
+                row.update(trainer.validate(valid))
+            trainer.hist[:] = 0
+            acc, t_log = {}, time.time()
+            for k, v in row.items():
+                if k not in ("step", "time"):
+                    tb.add_scalar(k, v, step)
+            with open(log_path, "a") as f:  # append-only log; plot_losses dedups resumed steps
+                f.write(json.dumps(row) + "\n")
+            usage = " ".join(
+                f"{row[f'used_cb{i + 1}']:.2f}/{row[f'ppl_cb{i + 1}']:.0f}"
+                for i in range(len(trainer.hist))
+            )
+            extra = " ".join(f"{k}={row[k]:.3f}" for k in row if k.startswith("valid_"))
+            log.info(
+                "step %d mel %.3f g %.3f %s%.2f step/s | used/ppl %s %s",
+                step,
+                row["mel"],
+                row["g_loss"],
+                f"d {row['d_loss']:.3f} " if "d_loss" in row else "",
+                row["steps_per_s"],
+                usage,
+                extra,
+            )
+        if time.time() - t_last_ckpt >= cfg.ckpt_every_s or step == cfg.max_steps:
+            trainer.save(sampler)
+            plot_losses(log_path, exp_dir / "losses.png") if log_path.is_file() else None
+            tb.flush()
+            t_last_ckpt = time.time()
+    bar.close()
+    tb.close()
+    return trainer
