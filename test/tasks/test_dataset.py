@@ -1,0 +1,267 @@
+"""The batch pipeline: mixture shares, packing efficiency, collate output, exact resume,
+determinism across processes, sharding over data-parallel ranks, SFT epochs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from espnet_codec_lm.lm.vocab import IGNORE_ID, STREAM_PAD
+from espnet_codec_lm.tasks.dataset import DataConfig, TaskDataset, build_sources
+from espnet_codec_lm.tasks.mixture import MixtureConfig, TaskSampler
+from espnet_codec_lm.tasks.templates import CPT_SPEECH_TASKS, TASK_NAMES
+
+
+def dataset(syn, corpora, bank, rank=0, world_size=1, **kw):
+    cfg = syn.data_config(**{"max_len": 1024, "batch_size": 2, **kw})
+    return TaskDataset(cfg, syn.layout, syn.tokenizer, rank, world_size, corpora=corpora, bank=bank)
+
+
+def within(count: int, n: int, p: float, sigmas: float = 4.5) -> bool:
+    return abs(count / n - p) <= sigmas * np.sqrt(p * (1 - p) / n)
+
+
+def test_mixture_sampler_shares():
+    sampler = TaskSampler(MixtureConfig().as_dict())
+    rng = np.random.default_rng(0)
+    n = 40_000
+    draws = [sampler.draw(rng) for _ in range(n)]
+    want = {**{t: 0.15 for t in CPT_SPEECH_TASKS}, "text": 0.05, "mt": 0.05}
+    assert sampler.shares() == pytest.approx(want)
+    for task, p in want.items():
+        assert within(draws.count(task), n, p), (task, draws.count(task) / n)
+
+
+def test_pipeline_draws_follow_the_mixture(syn, corpora, bank):
+    ds = dataset(syn, corpora, bank, examples_per_epoch=6000)
+    stats = ds.plan(0).stats
+    want = {**{t: 0.15 for t in CPT_SPEECH_TASKS}, "text": 0.05, "mt": 0.05}
+    drawn = {t: c["drawn"] for t, c in stats["tasks"].items()}
+    assert set(drawn) == set(want) and sum(drawn.values()) == 6000
+    for task, p in want.items():
+        assert within(drawn[task], 6000, p), (task, drawn[task])
+
+
+def test_speech_only_mode_and_missing_pools(syn, corpora, bank):
+    ds = dataset(syn, corpora, bank, cpt_mode="speech", examples_per_epoch=300)
+    assert set(ds.plan(0).stats["tasks"]) == {"speech_lm"}
+    b = ds.get_batch(0, 0)
+    ids = b["input_ids"]
+    real = b["task_ids"] >= 0
+    assert torch.all(b["task_ids"][real] == TASK_NAMES.index("speech_lm"))
+    # no text token anywhere: stream 0 is a codec id or a speech boundary token
+    lay = syn.layout
+    s0 = ids[..., 0][real]
+    assert torch.all((s0 >= lay.codec_offset) & (s0 <= lay.speech_end))
+    # no MT pool: the MT share is spread over the others
+    no_mt = {k: v for k, v in corpora.items() if k != "mt"}
+    ds = dataset(syn, no_mt, bank, mt_pools=[], examples_per_epoch=10)
+    assert ds.sampler.shares() == pytest.approx(
+        {**{t: 0.15 / 0.95 for t in CPT_SPEECH_TASKS}, "text": 0.05 / 0.95}
+    )
+
+
+@pytest.mark.parametrize("max_len", [1024, 4096])
+def test_packing_efficiency(syn, corpora, bank, max_len):
+    ds = dataset(syn, corpora, bank, max_len=max_len, examples_per_epoch=4000)
+    stats = ds.plan(0).stats
+    assert stats["packing_efficiency"] >= 0.95, stats["packing_efficiency"]
+    # measured on the collated tensors as well: non-pad positions / all positions
+    b = ds.get_batch(0, 1)
+    assert (b["task_ids"] >= 0).float().mean() > 0.9
+
+
+def test_collate_output(syn, corpora, bank):
+    ds = dataset(syn, corpora, bank, examples_per_epoch=300)
+    b = ds.get_batch(0, 0)
+    B, T, L = 2, 1024, syn.layout.num_streams
+    assert b["input_ids"].shape == (B, T, L) and b["labels"].shape == (B, T, L)
+    assert b["position_ids"].shape == (B, T) and b["task_ids"].shape == (B, T)
+    assert all(v.dtype == torch.int64 for v in b.values())
+    ids, lab, pos, task = b["input_ids"], b["labels"], b["position_ids"], b["task_ids"]
+    pad = task < 0
+    assert torch.all(ids[pad] == STREAM_PAD) and torch.all(lab[pad] == IGNORE_ID)
+    for r in range(B):
+        starts = torch.nonzero(pos[r] == 0).flatten().tolist()
+        assert starts[0] == 0 and len(starts) >= 3  # several examples per row
+        for s, e in zip(starts, starts[1:] + [T]):
+            assert torch.equal(pos[r, s:e], torch.arange(e - s))
+            assert len(set(task[r, s:e].tolist())) == 1  # one task per example
+            assert torch.all(lab[r, e - 1] == IGNORE_ID)  # nothing crosses into the next one
+            if task[r, s] >= 0:  # an example starts with a boundary token
+                assert ids[r, s, 0] in (syn.layout.speech_start, syn.layout.text_start)
+        # labels are the next input wherever set
+        real = lab[r, :-1] != IGNORE_ID
+        assert torch.equal(lab[r, :-1][real], ids[r, 1:][real])
+
+
+def _digest(batches) -> str:
+    h = hashlib.sha256()
+    for b in batches:
+        for k in sorted(b):
+            h.update(k.encode())
+            h.update(b[k].numpy().tobytes())
+    return h.hexdigest()
+
+
+def test_exact_resume_mid_epoch_and_across_epochs(syn, corpora, bank):
+    ds = dataset(syn, corpora, bank, examples_per_epoch=120)
+    per_epoch = ds.micro_batches_per_epoch()
+    assert per_epoch >= 3
+    first = [ds.next_batch() for _ in range(2)]
+    state = ds.state_dict()
+    rest = [ds.next_batch() for _ in range(per_epoch + 2)]  # crosses into epoch 1
+    assert ds.epoch > 1.0
+    resumed = dataset(syn, corpora, bank, examples_per_epoch=120)
+    resumed.load_state_dict(dict(state))
+    again = [resumed.next_batch() for _ in range(per_epoch + 2)]
+    assert _digest(rest) == _digest(again)
+    assert _digest(first) != _digest(rest[:2])
+    # epochs differ from each other (new draws), batches are a pure function of (epoch, index)
+    assert _digest([ds.get_batch(1, 0)]) != _digest([ds.get_batch(0, 0)])
+    assert _digest([ds.get_batch(0, 1)]) == _digest([first[1]])
+    with pytest.raises(ValueError, match="seed was 0, this run has 1"):
+        dataset(syn, corpora, bank, examples_per_epoch=120, seed=1).load_state_dict(state)
+
+
+def test_same_batches_in_another_process(syn, corpora, bank, tmp_path):
+    ds = dataset(syn, corpora, bank, examples_per_epoch=120)
+    here = _digest([ds.get_batch(1, 2)])
+    script = f"""
+import hashlib, sys
+from pathlib import Path
+from espnet_codec_lm.lm.tokenizer import load_text_tokenizer
+from espnet_codec_lm.lm.vocab import VocabLayout
+from espnet_codec_lm.tasks.dataset import TaskDataset
+from espnet_codec_lm.tasks.synthetic import SyntheticCorpus
+root = Path({str(syn.root)!r})
+syn = SyntheticCorpus(root, VocabLayout.load(root / "vocab_layout.json"),
+                      load_text_tokenizer(root / "tokenizer"))
+ds = TaskDataset(syn.data_config(max_len=1024, batch_size=2, examples_per_epoch=120),
+                 syn.layout, syn.tokenizer)
+b = ds.get_batch(1, 2)
+h = hashlib.sha256()
+for k in sorted(b):
+    h.update(k.encode()); h.update(b[k].numpy().tobytes())
+print(h.hexdigest())
+"""
+    env = {**os.environ, "PYTHONHASHSEED": "123", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == here
+
+
+def test_sharding_is_disjoint_and_matches_one_process(syn, corpora, bank):
+    one = dataset(syn, corpora, bank, batch_size=4, examples_per_epoch=300)
+    ranks = [
+        dataset(syn, corpora, bank, rank=r, world_size=2, batch_size=2, examples_per_epoch=300)
+        for r in range(2)
+    ]
+    n = one.num_batches(0)
+    assert ranks[0].num_batches(0) == ranks[1].num_batches(0) == n
+    seen: set[int] = set()
+    for b in range(n):
+        rows = [tuple(map(tuple, ds.rows_of(0, b))) for ds in ranks]
+        items = [i for rs in rows for r in rs for i in r]
+        assert not seen & set(items) and len(items) == len(set(items))
+        seen |= set(items)
+    for b in (0, n - 1):
+        parts = [ds.get_batch(0, b) for ds in ranks]
+        whole = one.get_batch(0, b)
+        for k in whole:
+            assert torch.equal(torch.cat([p[k] for p in parts]), whole[k])
+        assert not torch.equal(parts[0]["input_ids"], parts[1]["input_ids"])
+    # the global position is world-size independent: resuming on another world size works
+    ranks[0].load_state_dict(one.state_dict())
+    with pytest.raises(ValueError, match="global_rows"):
+        dataset(syn, corpora, bank, batch_size=3).load_state_dict(one.state_dict())
+
+
+def test_sft_epoch_visits_every_pair_once(syn, corpora, bank):
+    ds = dataset(syn, corpora, bank, stage="sft", tasks=["asr", "tts"], batch_size=1)
+    speech = corpora["speech"]
+    assert ds.n_draws == 2 * len(speech)
+    plan = ds.plan(0)
+    assert plan.stats["tasks"]["asr"]["examples"] == len(speech)
+    pairs = set()
+    for j in range(ds.n_draws):
+        task, examples, status = ds.draw(0, j)
+        assert status == "ok" and len(examples) == 1
+        ex = examples[0]
+        pairs.add((task, ex.uttid))
+        if task == "tts":  # speaker prompt: up to 3 s of ANOTHER utterance of the same speaker
+            me = next(s for s in speech.samples if s.uttid == ex.uttid)
+            sp = ex.spans[2]
+            prompt = ex.tokens[sp.start + 1 : sp.end - 1]
+            assert 0 < len(prompt) <= 150
+            codes = syn.layout.ids_to_codes(prompt)
+            owners = [
+                s.uttid
+                for s in speech.samples
+                if s.speaker == me.speaker
+                and any(
+                    np.array_equal(s.codes[i : i + len(codes)], codes)
+                    for i in range(len(s.codes) - len(codes) + 1)
+                )
+            ]
+            assert owners and me.uttid not in owners
+        # SFT: loss on the target only
+        t = ex.spans[-1]
+        assert ex.loss_mask.sum() == t.end - t.start - 1
+    assert len(pairs) == ds.n_draws
+    # another epoch, another order
+    assert (
+        ds.draw(1, 0)[1][0].uttid != ds.draw(0, 0)[1][0].uttid
+        or ds.draw(1, 1)[1][0].uttid != ds.draw(0, 1)[1][0].uttid
+    )
+
+
+def test_langs_filter_and_build_sources(syn, bank):
+    data = {
+        "kind": "tasks",
+        "stage": "sft",
+        "tasks": ["s2tt"],
+        "langs": ["zh"],
+        "speech_sets": [
+            {"data_dir": str(syn.root / "train"), "codes": str(syn.root / "codes/train/codes.scp")}
+        ],
+        "valid_speech_sets": [
+            {"data_dir": str(syn.root / "train"), "codes": str(syn.root / "codes/train/codes.scp")}
+        ],
+        "valid_batches": 2,
+    }
+    train, valid = build_sources(
+        data, syn.layout, syn.tokenizer, 0, 1, seed=3, max_len=512, batch_size=2
+    )
+    assert train.cfg.seed == 3 and train.cfg.max_len == 512
+    ex = train.draw(0, 0)[1][0]
+    assert ex.uttid.startswith("zh")
+    vb = list(valid)
+    assert len(vb) == 2 and vb[0]["input_ids"].shape == (2, 512, 3)
+    assert _digest(vb) == _digest(list(valid))  # re-iterable, identical every time
+    assert valid.task_names == list(TASK_NAMES)
+
+
+def test_too_little_data_for_a_step_is_a_clear_error(syn, corpora, bank):
+    ds = dataset(syn, corpora, bank, examples_per_epoch=3, batch_size=8)
+    with pytest.raises(ValueError, match="cannot fill one step"):
+        ds.next_batch()
+
+
+def test_data_config_yaml_round_trip(syn, tmp_path):
+    from espnet_codec_lm.config import dump_config, load_config
+
+    cfg = replace(syn.data_config(), max_len=2048)
+    dump_config(cfg, tmp_path / "data.yaml")
+    back = load_config(
+        DataConfig, tmp_path / "data.yaml", ["mixture.mt=0.1", "build.time_mask.fill=random"]
+    )
+    assert back.max_len == 2048 and back.mixture.mt == 0.1 and back.build.time_mask.fill == "random"
+    assert back.speech_sets[0].codes == cfg.speech_sets[0].codes
