@@ -23,6 +23,14 @@ from typing import Any
 
 CORPORA: dict[str, str] = {
     "mini_bilingual": "espnet_codec_lm.data.corpora.mini_bilingual:prepare_mini_bilingual",
+    # real corpora in their published layouts (doc/recipes.md lists what each reads)
+    "librispeech": "espnet_codec_lm.data.corpora.librispeech:prepare_librispeech",
+    "aishell2": "espnet_codec_lm.data.corpora.aishell2:prepare_aishell2",
+    "libritts": "espnet_codec_lm.data.corpora.libritts:prepare_libritts",
+    "commonvoice": "espnet_codec_lm.data.corpora.commonvoice:prepare_commonvoice",
+    "covost2": "espnet_codec_lm.data.corpora.covost2:prepare_covost2",
+    "gigaspeech": "espnet_codec_lm.data.corpora.gigaspeech:prepare_gigaspeech",
+    "gigas2s": "espnet_codec_lm.data.corpora.gigas2s:prepare_gigas2s",
 }
 
 
