@@ -12,7 +12,7 @@ Usage:
         --data_dir data/test_clean
     # speech outputs (TTS, S2ST): ASR + speaker + MOS models from a scoring config
     python -m espnet_codec_lm.bin.score --config conf/score.yaml \
-        --decode_dir exp/lm_sft_tts/decode_tts_test exp/lm_sft_s2st/decode_s2st_test
+        --decode_dir exp/lm_sft_tts/decode_tts_test --decode_dir exp/lm_sft_s2st/decode_s2st_test
     # override a config key, rescore
     python -m espnet_codec_lm.bin.score --config conf/score.yaml asr.kind=none --force \
         --decode_dir exp/lm_sft_tts/decode_tts_test --data_dir data/test
@@ -36,7 +36,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config", default=None, help="scoring YAML (ScoringConfig); default: no models"
     )
-    p.add_argument("--decode_dir", nargs="+", required=True, help="one or more decode dirs")
+    p.add_argument(
+        "--decode_dir", action="append", required=True, help="a decode dir (repeat for more)"
+    )
     p.add_argument(
         "--data_dir", default=None, help="reference data dir (default: data_dir in meta.yaml)"
     )

@@ -81,8 +81,8 @@ class TextNormalizer:
         if is_char_lang(lang):
             return normalize_mandarin(text, self.zh_to_simplified)
         if lang.startswith("en"):
-            return self._english(text)
-        return self._basic(text)
+            return " ".join(self._english(text).split())
+        return " ".join(self._basic(text).split())
 
     def for_lang(self, lang: str | None) -> Callable[[str], str]:
         """A one-argument normaliser for a fixed language."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,12 @@ class ScoredRun:
 def _read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ValueError(f"{path}: cannot read: {str(e).splitlines()[0]}") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read: {e}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"{path}{where}: malformed YAML: {getattr(e, 'problem', e)}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping")
     return data
@@ -328,7 +333,7 @@ def plot_table(table: Table, path: Path) -> bool:
             fontsize=7,
         )
         ax.set_title(col, fontsize=9)
-        ax.set_xticks(range(len(systems)), [s.replace(" ", "\n", 1) for s in systems], fontsize=7)
+        ax.set_xticks(range(len(systems)), [textwrap.fill(s, 11) for s in systems], fontsize=7)
     fig.suptitle(table.spec.title, fontsize=10)
     fig.tight_layout()
     with atomic_path(path) as tmp:
