@@ -154,6 +154,8 @@ def load_speech_set(
 ) -> list[Sample]:
     """All utterances of one speech set that have codes, tokenised."""
     d = Path(cfg.data_dir)
+    if not d.is_dir():
+        raise ValueError(f"{d}: data directory not found")
     texts = read_kaldi_map(d / "text") if (d / "text").is_file() else {}
     utt2spk = read_kaldi_map(d / "utt2spk") if (d / "utt2spk").is_file() else {}
     utt2lang = read_kaldi_map(d / "utt2lang") if (d / "utt2lang").is_file() else {}

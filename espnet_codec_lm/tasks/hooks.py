@@ -91,9 +91,9 @@ class HFPunctuator:
     """Token-classification punctuation restoration (labels like ``.U``, ``,O``, ``OO``)."""
 
     def __init__(self, path: str, device: str = "cpu", batch_size: int = 16) -> None:
+        d = _need_dir(path, "punctuation hook")
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-        d = _need_dir(path, "punctuation hook")
         self.tokenizer = AutoTokenizer.from_pretrained(d)
         self.model = AutoModelForTokenClassification.from_pretrained(d).to(device).eval()
         self.device, self.batch_size = device, batch_size
@@ -137,9 +137,9 @@ class HFTranslator:
     def _load(self, src: str, tgt: str):
         path = str(self.cfg.path).format(src=src, tgt=tgt)
         if path not in self._models:
+            d = _need_dir(path, "translation hook")
             from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-            d = _need_dir(path, "translation hook")
             tok = AutoTokenizer.from_pretrained(d)
             model = AutoModelForSeq2SeqLM.from_pretrained(d).to(self.cfg.device).eval()
             self._models[path] = (tok, model)
