@@ -51,16 +51,18 @@ def main(argv: list[str] | None = None) -> int:
 
     log = setup_logging("lm_train")
     from espnet_codec_lm.config import load_config
-    from espnet_codec_lm.train.build import build_trainer, link_final_model
     from espnet_codec_lm.train.config import LMTrainConfig
-    from espnet_codec_lm.train.distributed import init_distributed, shutdown
 
     env = None
+    shutdown = None
     try:
         overrides = list(args.overrides)
         if args.system is not None:
             overrides.append(f"system={args.system}")
-        cfg = load_config(LMTrainConfig, args.config, overrides)
+        cfg = load_config(LMTrainConfig, args.config, overrides)  # fails fast, before torch
+        from espnet_codec_lm.train.build import build_trainer, link_final_model
+        from espnet_codec_lm.train.distributed import init_distributed, shutdown
+
         env = init_distributed(cfg.dist)
         trainer = build_trainer(cfg, args.exp_dir, env, resume=not args.no_resume)
         result = trainer.fit()
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lm_train: error: {e}", file=sys.stderr)
         return 1
     finally:
-        if env is not None:
+        if env is not None and shutdown is not None:
             shutdown(env)
     return 0
 

@@ -1,0 +1,76 @@
+"""SIGKILL a training run mid-way, resume it, and get exactly the uninterrupted run's losses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import torch
+from safetensors.torch import load_file
+from train_helpers import (
+    REPO,
+    lm_train_cmd,
+    run_lm_train,
+    subprocess_env,
+    tiny_config,
+    train_in_process,
+)
+
+from espnet_codec_lm.train.logger import read_log
+
+
+def _rows(exp):
+    return read_log(exp / "train_log.jsonl")
+
+
+def test_sigkill_then_resume_reproduces_the_loss_sequence(tmp_path, tiny_base, heldout):
+    cfg = tiny_config(
+        tmp_path,
+        tiny_base,
+        heldout,
+        stop={"max_steps": 10},
+        checkpoint={"every_steps": 4, "keep_last": 2},
+        eval={"every_steps": 5},
+        log={"tensorboard": False},  # saves ~2 s of imports per process
+    )
+    ref = tmp_path / "uninterrupted"
+    train_in_process(cfg, ref)  # same arithmetic as the subprocesses (one thread)
+
+    exp = tmp_path / "killed"
+    with open(tmp_path / "killed.log", "w") as log:
+        proc = subprocess.Popen(
+            lm_train_cmd(cfg, exp), env=subprocess_env(), stdout=log, stderr=log, cwd=REPO
+        )
+        deadline = time.time() + 180
+        # kill after step 6: past the checkpoint of step 4, before the one of step 8
+        while len(_rows(exp)) < 6:
+            assert proc.poll() is None, (tmp_path / "killed.log").read_text()[-2000:]
+            assert time.time() < deadline, "training did not reach step 6"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    latest = (exp / "checkpoints" / "latest").read_text().strip()
+    assert latest in ("step_00000004", "step_00000008"), latest
+    assert not (exp / "train.done").exists()
+    logged_before_resume = len(_rows(exp))
+    assert logged_before_resume >= 6
+
+    res = run_lm_train(cfg, exp)
+    assert f"resumed from {exp / 'checkpoints' / latest}" in res.stderr
+
+    a, b = _rows(ref), _rows(exp)
+    assert [r["step"] for r in b] == list(range(1, 11))  # rows logged after the checkpoint
+    for key in ("loss", "loss/head0", "loss/head1", "lr", "grad_norm", "loss/task/asr"):
+        assert [r[key] for r in a] == [r[key] for r in b], key  # exact, not approximate
+    va, vb = read_log(ref / "valid_log.jsonl"), read_log(exp / "valid_log.jsonl")
+    assert [r["step"] for r in vb] == [0, 5, 10]
+    assert [r.get("loss") for r in va] == [r.get("loss") for r in vb]
+    assert [r["text_ppl"] for r in va] == [r["text_ppl"] for r in vb]
+
+    wa = load_file(str(ref / "model" / "model.safetensors"))
+    wb = load_file(str(exp / "model" / "model.safetensors"))
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
