@@ -1,0 +1,366 @@
+#!/usr/bin/env bash
+# The stage script of every codec-LM recipe (run it through a recipe's run.sh).
+# Each stage calls one entry point, python -m espnet_codec_lm.bin.<verb>: no model or data logic
+# lives here. Every step logs its command, writes its output under data/ dump/ exp/, and leaves
+# a marker holding its command line: a rerun skips a step whose marker matches, and runs it again
+# when its command changed. Stage list: see help_message below or doc/recipes.md.
+set -euo pipefail
+
+log() {
+  local fname=${BASH_SOURCE[1]##*/}
+  echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}) $*"
+}
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+SECONDS=0
+
+# ------------------------------------------------------------------------------------- options
+stage=1                 # first stage to run
+stop_stage=10           # last stage to run
+nj=2                    # parallel jobs (data validation, tokenization)
+ngpu=0                  # GPUs per training run (0: CPU; >1: torchrun, one process per GPU)
+datadir=data            # Kaldi data dirs written by local/data.sh
+dumpdir=dump            # validated data (dump/data/<set>) and codes (dump/codes/<set>)
+expdir=exp              # experiments: codec, text tokenizer, LM runs, decoding, scores
+local_data_opts=""      # options passed to local/data.sh
+train_set=train         # training set (codec, CPT, SFT)
+valid_set=dev           # validation set
+test_sets="test"        # decoded and scored by every task
+skip_bad=true           # stage 2: drop utterances with unusable audio/text (listed in skipped_utts)
+filter_config=""        # stage 2: ValidateConfig YAML for train/valid (duration, length limits)
+codec_config=conf/codec/debug.yaml  # stage 3: codec training config
+codec_dir=""            # a trained codec directory (config.yaml + model.safetensors): skips stage 3
+codec_args=""           # stage 3: extra key=value overrides for codec_train
+codec_tag=""            # codec experiment name (default: the codec config's file name)
+n_q=3                   # stage 4: codebooks tokenised (the LM's L')
+base_llm=""             # local Hugging Face directory of the base text LLM (Qwen1.5-0.5B)
+text_tokenizer=""       # stage 5: "" = base_llm's own (bpe when no base_llm), bpe, or a dir
+bpe_vocab_size=4000     # stage 5: size of a trained BPE tokenizer
+text_pools=""           # text-only CPT data: general text files (one sentence a line)
+mt_pools=""             # text-only CPT data: MT pair directories (text + text.<lang>)
+lm_config=conf/lm/cpt_speech_text_qwen1.5_0.5b.yaml  # stage 6: CPT config (LMTrainConfig)
+cpt_sets=""             # CPT speech sets (default: the training set)
+sft_config="conf/lm/sft_{task}_qwen1.5_0.5b.yaml"  # stage 7: SFT config, {task} substituted
+decode_config="conf/decode/{task}.yaml"            # stage 8: decoding config per task
+score_config=""         # stage 9: ScoringConfig YAML (ASR/speaker/MOS models); "" = text metrics
+init=text_llm           # none | text_llm | <checkpoint>: what CPT (or, without CPT, SFT) starts from
+cpt_mode=speech_text    # speech | speech_text | none (none: SFT straight from --init)
+tasks="asr"             # SFT/decode tasks: asr tts s2tt s2st (CPT tasks come from cpt_mode)
+system=""               # system name in RESULTS.md (default: from --init and --cpt_mode)
+tag=""                  # LM experiment suffix (default: from the system name)
+lm_args=""              # extra key=value overrides for every lm_train run
+decode_args=""          # extra key=value overrides for lm_decode
+results=RESULTS.md      # stage 10 output
+python=python3
+
+help_message=$(
+  cat << EOF
+Usage: $0 [options]   (a recipe's run.sh passes its settings, then "\$@")
+
+Stages:
+   1  data preparation          local/data.sh \${local_data_opts}             -> \${datadir}/<set>
+   2  validate / filter         bin.validate_data_dir (--skip_bad, --filter_config) -> \${dumpdir}/data/<set>
+   3  codec training            bin.codec_train (skipped with --codec_dir)    -> \${expdir}/codec_<tag>/codec
+   4  tokenization              bin.codec_tokenize (--n_q streams)            -> \${dumpdir}/codes/<set>
+   5  text tokenizer            base LLM's own, or bin.text_tokenizer (BPE)   -> \${expdir}/text_tokenizer_*
+   6  continual pre-training    bin.lm_train --config \${lm_config}            -> \${expdir}/lm_cpt_<tag>
+   7  fine-tuning per task      bin.lm_train --config \${sft_config}           -> \${expdir}/lm_sft_<task>_<tag>
+   8  decoding                  bin.lm_decode --config \${decode_config}       -> .../decode_<task>_<test set>
+   9  scoring                   bin.score --config \${score_config}            -> .../scores.yaml
+  10  report                    bin.report                                    -> \${results}
+
+Options (default):
+  --stage ${stage} --stop_stage ${stop_stage} --nj ${nj} --ngpu ${ngpu}
+  --datadir ${datadir} --dumpdir ${dumpdir} --expdir ${expdir}
+  --train_set ${train_set} --valid_set ${valid_set} --test_sets "${test_sets}"
+  --skip_bad ${skip_bad} --filter_config "${filter_config}"
+  --codec_config ${codec_config} --codec_dir "${codec_dir}" --codec_args "${codec_args}" --n_q ${n_q}
+  --base_llm "${base_llm}" --text_tokenizer "${text_tokenizer}" --bpe_vocab_size ${bpe_vocab_size}
+  --text_pools "${text_pools}" --mt_pools "${mt_pools}"
+  --lm_config ${lm_config} --cpt_sets "${cpt_sets}"
+  --sft_config ${sft_config} --decode_config ${decode_config} --score_config "${score_config}"
+  --init ${init} (none | text_llm | checkpoint dir) --cpt_mode ${cpt_mode} (speech | speech_text | none)
+  --tasks "${tasks}" --system "${system}" --tag "${tag}"
+  --lm_args "${lm_args}" --decode_args "${decode_args}" --results ${results}
+  --config FILE   (name=value lines, read in order with the other options)
+
+Systems of the paper: --cpt_mode none --init none (No Initialization); --cpt_mode none
+--init text_llm (Text LLM Initialization); --cpt_mode speech (Speech CPT); --cpt_mode speech_text
+(Speech & Text CPT). Steps run through \${run_cmd} from cmd.sh (local, or Slurm).
+EOF
+)
+
+log "$0 $*"
+. ./path.sh
+. ./cmd.sh
+. utils/parse_options.sh
+[ $# -eq 0 ] || die "unexpected argument(s): $* (options are --name value)"
+
+# ------------------------------------------------------------------------------------ helpers
+current_stage=0
+stage_on() { # stage_on N NAME: true when N is within [stage, stop_stage]; logs the header
+  current_stage=$1
+  if [ "$1" -ge "${stage}" ] && [ "$1" -le "${stop_stage}" ]; then
+    log "==== Stage $1: $2"
+    return 0
+  fi
+  return 1
+}
+stage_end() {
+  log "Stage ${current_stage} finished (${SECONDS} s so far). To run it again:" \
+    "$0 --stage ${current_stage} --stop_stage ${current_stage} (delete its .done markers to redo)"
+}
+
+# run_step MARKER LOGFILE [--gpu N] [--fresh DIR] -- CMD...: skip when MARKER holds this very
+# command line; else (after deleting DIR, for entry points that refuse to overwrite) run CMD
+# through ${run_cmd} and record the command line in MARKER on success.
+run_step() {
+  local marker=$1 logfile=$2 gpu=0 fresh=""
+  shift 2
+  while [ "$1" != -- ]; do
+    case "$1" in
+      --gpu) gpu=$2 ;;
+      --fresh) fresh=$2 ;;
+      *) die "run_step: unknown option $1" ;;
+    esac
+    shift 2
+  done
+  shift
+  local cmdline
+  cmdline=$(printf '%q ' "$@")
+  if [ -f "${marker}" ] && [ "$(cat "${marker}")" = "${cmdline}" ]; then
+    log "  done already (${marker}); skipping"
+    return 0
+  fi
+  [ -f "${marker}" ] && log "  the command changed since ${marker} was written: running again"
+  [ -n "${fresh}" ] && rm -rf "${fresh}"
+  log "  \$ ${cmdline}"
+  log "  log: ${logfile}"
+  if ! ${run_cmd} --log "${logfile}" --gpu "${gpu}" -- "$@"; then
+    die "stage ${current_stage} failed; see ${logfile}. Fix it and rerun:" \
+      "$0 --stage ${current_stage} --stop_stage ${current_stage}"
+  fi
+  mkdir -p "$(dirname "${marker}")"
+  printf '%s\n' "${cmdline}" > "${marker}"
+}
+
+# py_entry VERB: how to start an entry point (torchrun for LM training on several GPUs)
+py_entry() {
+  if [ "$1" = lm_train ] && [ "${ngpu}" -gt 1 ]; then
+    echo "torchrun --standalone --nproc_per_node ${ngpu} -m espnet_codec_lm.bin.$1"
+  else
+    echo "${python} -m espnet_codec_lm.bin.$1"
+  fi
+}
+
+# speech_sets SET...: the YAML list of task-layer speech sets (data dir + codes [+ target codes])
+speech_sets() {
+  local out="" s item
+  for s in "$@"; do
+    item="{data_dir: '${dumpdir}/data/${s}', codes: '${dumpdir}/codes/${s}/codes.scp'"
+    if [ -f "${dumpdir}/codes/${s}/codes_tgt.scp" ]; then
+      item+=", codes_tgt: '${dumpdir}/codes/${s}/codes_tgt.scp'"
+    fi
+    out+="${out:+, }${item}}"
+  done
+  echo "[${out}]"
+}
+yaml_list() { # yaml_list A B ...: ['A', 'B']
+  local out="" x
+  for x in "$@"; do out+="${out:+, }'${x}'"; done
+  echo "[${out}]"
+}
+subst_task() { echo "${1//\{task\}/$2}"; }
+
+# ------------------------------------------------------------------------- derived settings
+[ "${ngpu}" -eq 0 ] && export CUDA_VISIBLE_DEVICES=""
+case "${cpt_mode}" in speech | speech_text | none) ;; *) die "--cpt_mode: speech, speech_text or none" ;; esac
+if [ -z "${system}" ]; then
+  case "${cpt_mode}:${init}" in
+    speech:*) system="Speech CPT" ;;
+    speech_text:*) system="Speech & Text CPT" ;;
+    none:none) system="No Initialization" ;;
+    none:text_llm) system="Text LLM Initialization" ;;
+    none:*) system="" ;;  # SFT from a checkpoint: the checkpoint's own system.yaml names it
+  esac
+fi
+if [ -z "${tag}" ]; then
+  tag=$(echo "${system:-from_$(basename "${init}")}" | tr 'A-Z &' 'a-z__' | tr -s _)
+fi
+[ -z "${codec_tag}" ] && codec_tag=$(basename "${codec_config}" .yaml)
+codec_exp=${expdir}/codec_${codec_tag}
+[ -z "${codec_dir}" ] && codec_dir=${codec_exp}/codec
+# text tokenizer: the base LLM's unless a BPE is asked for (or there is no base LLM)
+if [ -z "${text_tokenizer}" ]; then
+  if [ -n "${base_llm}" ]; then text_tokenizer=base; else text_tokenizer=bpe; fi
+fi
+case "${text_tokenizer}" in
+  base) tokenizer_dir="" ;;
+  bpe) tokenizer_dir=${expdir}/text_tokenizer_bpe${bpe_vocab_size} ;;
+  *) tokenizer_dir=${text_tokenizer} ;;
+esac
+[ -z "${cpt_sets}" ] && cpt_sets=${train_set}
+cpt_exp=${expdir}/lm_cpt_${tag}
+# what SFT starts from: the CPT model when there is CPT, else --init
+if [ "${cpt_mode}" = none ]; then sft_init=${init}; else sft_init=${cpt_exp}/model; fi
+model_args() { # model_args INIT: the model.* overrides of an LM run starting from INIT
+  echo "model.init=$1"
+  if [ "$1" = none ] || [ "$1" = text_llm ]; then
+    [ -n "${base_llm}" ] && echo "model.base_llm=${base_llm}"
+    [ -n "${tokenizer_dir}" ] && echo "model.tokenizer=${tokenizer_dir}"
+  fi
+  echo "model.num_streams=${n_q}"
+}
+read -r -a lm_extra <<< "${lm_args}"
+read -r -a decode_extra <<< "${decode_args}"
+read -r -a codec_extra <<< "${codec_args}"
+all_sets=$(echo "${train_set} ${valid_set} ${test_sets}" | tr ' ' '\n' | awk 'NF && !seen[$0]++')
+
+# ----------------------------------------------------------------------------------- stages
+if stage_on 1 "data preparation (local/data.sh)"; then
+  read -r -a data_opts <<< "${local_data_opts}"
+  run_step "${datadir}/.stage1.done" "${datadir}/log/data.log" -- local/data.sh "${data_opts[@]}"
+  stage_end
+fi
+
+if stage_on 2 "validate, clean and filter the data dirs -> ${dumpdir}/data"; then
+  for set in ${all_sets}; do
+    out=${dumpdir}/data/${set}
+    args=(--out "${out}" --skip_bad "${skip_bad}" --nj "${nj}")
+    if [ -n "${filter_config}" ] && { [ "${set}" = "${train_set}" ] || [ "${set}" = "${valid_set}" ]; }; then
+      args+=(--config "${filter_config}")
+    fi
+    # validate_data_dir writes a new directory, never into an old one: --fresh
+    # shellcheck disable=SC2046
+    run_step "${dumpdir}/data/.${set}.done" "${dumpdir}/data/log/validate_${set}.log" \
+      --fresh "${out}" -- \
+      $(py_entry validate_data_dir) "${datadir}/${set}" "${args[@]}"
+  done
+  stage_end
+fi
+
+if stage_on 3 "codec training"; then
+  if [ "${codec_dir}" != "${codec_exp}/codec" ]; then
+    log "  using the trained codec ${codec_dir} (--codec_dir); nothing to train"
+    [ -f "${codec_dir}/config.yaml" ] || die "--codec_dir ${codec_dir}: no config.yaml there"
+  else
+    # shellcheck disable=SC2046
+    run_step "${codec_exp}/.done" "${codec_exp}/train.log" --gpu "$((ngpu > 0 ? 1 : 0))" -- \
+      $(py_entry codec_train) --config "${codec_config}" --exp_dir "${codec_exp}" \
+      "data.train=${dumpdir}/data/${train_set}" "data.valid=${dumpdir}/data/${valid_set}" \
+      "${codec_extra[@]}"
+  fi
+  stage_end
+fi
+
+if stage_on 4 "tokenization with ${codec_dir} (${n_q} codebooks)"; then
+  for set in ${all_sets}; do
+    # shellcheck disable=SC2046
+    run_step "${dumpdir}/codes/${set}/.done" "${dumpdir}/codes/log/tokenize_${set}.log" \
+      --gpu "$((ngpu > 0 ? 1 : 0))" -- \
+      $(py_entry codec_tokenize) --codec_dir "${codec_dir}" --data_dir "${dumpdir}/data/${set}" \
+      --out_dir "${dumpdir}/codes/${set}" --n_q "${n_q}" --nj "${nj}"
+  done
+  stage_end
+fi
+
+if stage_on 5 "text tokenizer (${text_tokenizer})"; then
+  if [ "${text_tokenizer}" = base ]; then
+    log "  the base LLM's own tokenizer (${base_llm}); nothing to train"
+  elif [ "${text_tokenizer}" = bpe ]; then
+    # BPE on the training transcripts, their translations and the text pools
+    texts=()
+    for f in "${dumpdir}/data/${train_set}"/text "${dumpdir}/data/${train_set}"/text.*; do
+      [ -f "${f}" ] && texts+=("${f}")
+    done
+    for f in ${text_pools}; do texts+=("${f}"); done
+    # shellcheck disable=SC2046
+    run_step "${tokenizer_dir}/.done" "${expdir}/log/text_tokenizer.log" -- \
+      $(py_entry text_tokenizer) --out "${tokenizer_dir}" --vocab_size "${bpe_vocab_size}" \
+      --text "${texts[@]}"
+  else
+    [ -e "${tokenizer_dir}" ] || die "--text_tokenizer ${tokenizer_dir}: not found"
+    log "  using the tokenizer ${tokenizer_dir}"
+  fi
+  stage_end
+fi
+
+if stage_on 6 "continual pre-training (${cpt_mode}) -> ${cpt_exp}"; then
+  if [ "${cpt_mode}" = none ]; then
+    log "  --cpt_mode none: no CPT; fine-tuning starts from --init ${init}"
+  else
+    read -r -a cpt_set_list <<< "${cpt_sets}"
+    read -r -a text_pool_list <<< "${text_pools}"
+    read -r -a mt_pool_list <<< "${mt_pools}"
+    mapfile -t margs < <(model_args "${init}")
+    # shellcheck disable=SC2046
+    run_step "${cpt_exp}/.done" "${cpt_exp}/train.log" --gpu "${ngpu}" -- \
+      $(py_entry lm_train) --config "${lm_config}" --exp_dir "${cpt_exp}" --system "${system}" \
+      "${margs[@]}" stage=cpt data.stage=cpt "data.cpt_mode=${cpt_mode}" \
+      "data.speech_sets=$(speech_sets "${cpt_set_list[@]}")" \
+      "data.valid_speech_sets=$(speech_sets "${valid_set}")" \
+      "data.text_pools=$(yaml_list "${text_pool_list[@]}")" \
+      "data.mt_pools=$(yaml_list "${mt_pool_list[@]}")" "${lm_extra[@]}"
+  fi
+  stage_end
+fi
+
+if stage_on 7 "fine-tuning per task (${tasks}) from ${sft_init}"; then
+  system_args=()
+  [ -n "${system}" ] && system_args=(--system "${system}")
+  mapfile -t margs < <(model_args "${sft_init}")
+  for task in ${tasks}; do
+    exp=${expdir}/lm_sft_${task}_${tag}
+    # shellcheck disable=SC2046
+    run_step "${exp}/.done" "${exp}/train.log" --gpu "${ngpu}" -- \
+      $(py_entry lm_train) --config "$(subst_task "${sft_config}" "${task}")" --exp_dir "${exp}" \
+      "${system_args[@]}" "${margs[@]}" stage=sft data.stage=sft "data.tasks=[${task}]" \
+      "data.speech_sets=$(speech_sets "${train_set}")" \
+      "data.valid_speech_sets=$(speech_sets "${valid_set}")" "${lm_extra[@]}"
+  done
+  stage_end
+fi
+
+if stage_on 8 "decoding (${tasks}) on ${test_sets}"; then
+  for task in ${tasks}; do
+    exp=${expdir}/lm_sft_${task}_${tag}
+    for test_set in ${test_sets}; do
+      out=${exp}/decode_${task}_${test_set}
+      # shellcheck disable=SC2046
+      run_step "${out}/.done" "${out}/decode.log" --gpu "$((ngpu > 0 ? 1 : 0))" -- \
+        $(py_entry lm_decode) --config "$(subst_task "${decode_config}" "${task}")" \
+        --model "${exp}/model" --codec_dir "${codec_dir}" --task "${task}" \
+        --data_dir "${dumpdir}/data/${test_set}" --codes "${dumpdir}/codes/${test_set}/codes.scp" \
+        --out_dir "${out}" "${decode_extra[@]}"
+    done
+  done
+  stage_end
+fi
+
+if stage_on 9 "scoring"; then
+  score_args=()
+  [ -n "${score_config}" ] && score_args=(--config "${score_config}")
+  for task in ${tasks}; do
+    for test_set in ${test_sets}; do
+      out=${expdir}/lm_sft_${task}_${tag}/decode_${task}_${test_set}
+      # shellcheck disable=SC2046
+      run_step "${out}/.score.done" "${out}/score.log" --gpu "$((ngpu > 0 ? 1 : 0))" -- \
+        $(py_entry score) "${score_args[@]}" --decode_dir "${out}" \
+        --data_dir "${dumpdir}/data/${test_set}"
+    done
+  done
+  stage_end
+fi
+
+if stage_on 10 "report -> ${results}"; then
+  # always rebuilt: it collects every scored experiment under ${expdir}, of any run
+  # shellcheck disable=SC2046
+  ${run_cmd} --log "${expdir}/log/report.log" -- \
+    $(py_entry report) --exp_root "${expdir}" --output "${results}" ||
+    die "report failed; see ${expdir}/log/report.log"
+  stage_end
+fi
+
+log "Finished stages ${stage}-${stop_stage} in ${SECONDS} s"
