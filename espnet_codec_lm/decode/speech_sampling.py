@@ -1,0 +1,129 @@
+"""Speech targets: one frame per step, codebook 1 from the main head, codebooks 2..L' from the
+parallel heads, top-k + temperature sampling (or argmax) on each, until ``<speech_end>``.
+
+Every prefix is run once and its cache copied to ``num_samples`` rows. Each row draws from its own
+``torch.Generator``, seeded from ``(seed, key, sample index)`` (:func:`row_seed`), so a sample
+does not depend on which other inputs share its batch, on the batch size or on the padding:
+batched decoding gives the samples one-by-one decoding gives, and a resumed run redraws the
+same samples for the utterances it still has to do.
+
+Per step and row, the main head is restricted to codebook-1 ids and ``<speech_end>`` (the end is
+forbidden before ``min_len`` frames); the frame's codebooks are drawn independently from the same
+hidden state (no delay pattern, SPEC section 2). When the main head draws ``<speech_end>`` the
+other heads' draws of that step are discarded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from espnet_codec_lm.decode.constraints import HeadConstraints
+from espnet_codec_lm.decode.stepper import Stepper
+
+
+@dataclass
+class SpeechHyp:
+    """One generated speech target: codec-local codes ``[T, L']`` and whether it ended with
+    ``<speech_end>`` (False: cut by the length guard)."""
+
+    codes: np.ndarray
+    finished: bool
+
+
+def row_seed(seed: int, key: str, sample: int) -> int:
+    """A 63-bit seed for one (input, sample), independent of batching."""
+    digest = hashlib.sha256(f"{seed}\x00{key}\x00{sample}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _top_k_draw(
+    logits: torch.Tensor, top_k: int, temperature: float, gens: list[torch.Generator]
+) -> torch.Tensor:
+    """``logits [R, H, C]`` (H heads) -> one index per row and head ``[R, H]``, drawn from the
+    temperature-scaled softmax over each head's ``top_k`` best entries."""
+    k = min(top_k, logits.shape[-1])
+    vals, idx = (logits / temperature).topk(k, dim=-1)
+    probs = torch.softmax(vals, dim=-1)
+    out = torch.empty(logits.shape[:2], dtype=torch.long)
+    for r, g in enumerate(gens):
+        out[r] = idx[r].gather(-1, torch.multinomial(probs[r], 1, generator=g)).squeeze(-1).cpu()
+    return out
+
+
+def sample_speech(
+    stepper: Stepper,
+    prefixes: list[torch.Tensor],
+    max_lens: list[int],
+    cons: HeadConstraints,
+    num_samples: int,
+    seeds: list[list[int]] | None,
+    top_k: int = 30,
+    temperature: float = 1.5,
+    min_len: int = 1,
+) -> list[list[SpeechHyp]]:
+    """``num_samples`` speech targets per prefix (``seeds[i][s]`` per input and sample; None =
+    greedy: argmax on every head). Returns ``[input][sample]``."""
+    lay = cons.layout
+    L, C = lay.num_streams, lay.codebook_size
+    cb1_lo, cb1_hi = lay.codebook_range(0)
+    # main-head columns a speech target may use: codebook 1 (local 0..C-1), then the end (C)
+    cols = torch.cat([torch.arange(cb1_lo, cb1_hi), torch.tensor([lay.speech_end])])
+    offsets = torch.tensor([lay.codebook_offset(k) for k in range(L)])
+    B, N = len(prefixes), num_samples
+    heads = stepper.prefill(prefixes)
+    expand = torch.arange(B).repeat_interleave(N)
+    stepper.select(expand)
+    dev = heads.main.device
+    main = heads.main.index_select(0, expand.to(dev))
+    extra = None if heads.extra is None else heads.extra.index_select(0, expand.to(dev))
+    row_in, row_s = expand.clone(), torch.arange(N).repeat(B)
+    gens = None
+    if seeds is not None:
+        gens = [
+            torch.Generator(device=dev).manual_seed(seeds[b][s])
+            for b, s in zip(row_in.tolist(), row_s.tolist())
+        ]
+    frames: list[list[list[np.ndarray]]] = [[[] for _ in range(N)] for _ in range(B)]
+    finished = [[False] * N for _ in range(B)]
+    cols = cols.to(dev)
+    t = 0
+    while True:
+        sub = cons.apply(main, "speech", t >= min_len).index_select(1, cols)  # [R, C + 1]
+        if gens is None:
+            c1 = sub.argmax(-1).cpu()
+            ck = extra.argmax(-1).cpu() if extra is not None else None
+        else:
+            c1 = _top_k_draw(sub[:, None], top_k, temperature, gens)[:, 0]
+            ck = _top_k_draw(extra, top_k, temperature, gens) if extra is not None else None
+        codes = c1[:, None] if ck is None else torch.cat([c1[:, None], ck], dim=1)  # [R, L]
+        keep = []
+        for r, (b, s) in enumerate(zip(row_in.tolist(), row_s.tolist())):
+            if int(c1[r]) == C:
+                finished[b][s] = True
+                continue
+            frames[b][s].append(codes[r].numpy())
+            if t + 1 < max_lens[b]:
+                keep.append(r)
+        if not keep:
+            break
+        keep_t = torch.tensor(keep)
+        stepper.select(keep_t)
+        row_in, row_s = row_in[keep_t], row_s[keep_t]
+        if gens is not None:
+            gens = [gens[r] for r in keep]
+        feed = codes[keep_t] + offsets  # codec-local -> vocabulary ids
+        heads = stepper.step(feed)
+        main, extra = heads.main, heads.extra
+        t += 1
+    out = []
+    for b in range(B):
+        hyps = []
+        for s in range(N):
+            arr = np.stack(frames[b][s]) if frames[b][s] else np.zeros((0, L), np.int64)
+            hyps.append(SpeechHyp(arr.astype(np.int64), finished[b][s]))
+        out.append(hyps)
+    return out

@@ -1,0 +1,141 @@
+"""Run the speech LM one position at a time over a batch of rows, with or without the KV cache.
+
+A *row* is one running hypothesis (an input, one of its beams, or one of its samples). The
+stepper owns what a row needs to continue: the transformers ``DynamicCache`` (or, without the
+cache, the whole token history), the attention mask and the next position id.
+
+Padding. Prefixes of different lengths are padded on the ``left`` (default) or the ``right``.
+Either way padding positions get ``attention_mask = 0`` and real positions get position ids
+``0, 1, 2, ...`` counted over real tokens only, so a padded row computes exactly what it would
+alone. With right padding the padding stays *between* the prefix and the generated tokens: the
+mask keeps it invisible and each row's next position id continues from its own prefix length, so
+both sides are correct (test/decode/test_batching.py checks batch == one by one for both).
+
+Without the cache (``use_cache=False``) every step recomputes the whole sequence; it gives the
+same outputs and exists to check the cache and to measure what it saves (bench/decode_speed.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from espnet_codec_lm.lm.vocab import STREAM_PAD
+
+
+@dataclass
+class HeadLogits:
+    """Logits of the last position of every row: main head ``[R, V]`` (extended vocabulary) and
+    parallel heads ``[R, L'-1, codebook_size]`` (None when ``L' = 1``)."""
+
+    main: torch.Tensor
+    extra: torch.Tensor | None
+
+
+class Stepper:
+    """Feeds prefixes, then one position per row per step; see the module docstring."""
+
+    def __init__(self, model, use_cache: bool = True, padding_side: str = "left") -> None:
+        if padding_side not in ("left", "right"):
+            raise ValueError(f"padding_side must be left or right, got {padding_side!r}")
+        self.model = model
+        self.use_cache = use_cache
+        self.padding_side = padding_side
+        self.num_streams = model.num_streams
+        self.device = next(model.parameters()).device
+        self.cache = None
+        self.tokens: torch.Tensor | None = None  # [R, S, L'] history (no-cache mode)
+        self.mask: torch.Tensor | None = None  # [R, S] 1 = real position
+        self.next_pos: torch.Tensor | None = None  # [R] position id of the next token
+
+    @property
+    def num_rows(self) -> int:
+        return 0 if self.mask is None else int(self.mask.shape[0])
+
+    def _heads(self, hidden: torch.Tensor) -> HeadLogits:
+        main = self.model.lm.lm_head(hidden).float()
+        extra = self.model.extra_logits(hidden)
+        return HeadLogits(main, None if extra is None else extra.float())
+
+    @torch.inference_mode()
+    def prefill(self, prefixes: list[torch.Tensor]) -> HeadLogits:
+        """Run the prefixes (each ``[T_i, L']`` int64) as one padded batch; returns the logits of
+        each row's last real position."""
+        if not prefixes:
+            raise ValueError("no prefixes to decode")
+        L = self.num_streams
+        lens = torch.tensor([int(p.shape[0]) for p in prefixes])
+        if int(lens.min()) < 1:
+            raise ValueError("an empty prefix cannot be decoded")
+        B, S = len(prefixes), int(lens.max())
+        tokens = torch.full((B, S, L), STREAM_PAD, dtype=torch.long)
+        mask = torch.zeros(B, S, dtype=torch.long)
+        for i, p in enumerate(prefixes):
+            p = torch.as_tensor(p, dtype=torch.long).reshape(-1, L)
+            n = p.shape[0]
+            sl = slice(S - n, S) if self.padding_side == "left" else slice(0, n)
+            tokens[i, sl] = p
+            mask[i, sl] = 1
+        tokens, mask = tokens.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp_min(0)
+        out = self.model(
+            tokens,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=self.use_cache,
+            return_logits=False,
+            return_hidden=True,
+        )
+        if self.padding_side == "left":
+            last = torch.full((B,), S - 1, dtype=torch.long)
+        else:
+            last = lens - 1
+        hidden = out.hidden_states[torch.arange(B), last.to(self.device)]
+        self.cache = out.past_key_values if self.use_cache else None
+        self.tokens = None if self.use_cache else tokens
+        self.mask = mask
+        self.next_pos = lens.to(self.device)
+        return self._heads(hidden)
+
+    @torch.inference_mode()
+    def step(self, tokens: torch.Tensor) -> HeadLogits:
+        """Append one position per row (``[R, L']``: a text token with ``STREAM_PAD`` in the
+        other streams, or a speech frame) and return the logits after it."""
+        R = self.num_rows
+        tokens = tokens.reshape(R, 1, self.num_streams).to(self.device)
+        self.mask = torch.cat([self.mask, self.mask.new_ones(R, 1)], dim=1)
+        if self.use_cache:
+            out = self.model(
+                tokens,
+                attention_mask=self.mask,
+                position_ids=self.next_pos[:, None],
+                past_key_values=self.cache,
+                use_cache=True,
+                return_logits=False,
+                return_hidden=True,
+            )
+            self.cache = out.past_key_values
+        else:
+            self.tokens = torch.cat([self.tokens, tokens], dim=1)
+            out = self.model(
+                self.tokens,
+                attention_mask=self.mask,
+                position_ids=(self.mask.cumsum(-1) - 1).clamp_min(0),
+                use_cache=False,
+                return_logits=False,
+                return_hidden=True,
+            )
+        self.next_pos = self.next_pos + 1
+        return self._heads(out.hidden_states[:, -1])
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep / reorder / duplicate rows: row ``i`` becomes old row ``rows[i]`` (beam reorder,
+        expansion to beams or samples, dropping finished rows)."""
+        rows = rows.to(self.device)
+        self.mask = self.mask.index_select(0, rows)
+        self.next_pos = self.next_pos.index_select(0, rows)
+        if self.use_cache:
+            self.cache.reorder_cache(rows)
+        else:
+            self.tokens = self.tokens.index_select(0, rows)
