@@ -1,4 +1,4 @@
-"""Collect every scored experiment under an exp root into RESULTS.md, in the paper's tables.
+r"""Collect every scored experiment under an exp root into RESULTS.md, in the paper's tables.
 
 Reads ``<exp_root>/**/decode_*/scores.yaml`` (written by ``bin/score``), the system name of each
 experiment from the nearest ``system.yaml``, and ``ppl.yaml`` (held-out text perplexity), and
@@ -35,6 +35,7 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__[__doc__.index("Usage:") :],
     )
     p.add_argument("--config", default=None, help="YAML with ReportConfig keys (optional)")
     p.add_argument("--exp_root", default=None, help="directory holding the experiments")

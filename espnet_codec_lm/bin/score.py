@@ -1,4 +1,4 @@
-"""Score decoding outputs: WER/CER, BLEU, ASR-BLEU, SPK-SIM and UTMOS, per the decode dir's task.
+r"""Score decoding outputs: WER/CER, BLEU, ASR-BLEU, SPK-SIM and UTMOS, per the decode dir's task.
 
 Reads ``<decode_dir>/meta.yaml`` and the outputs laid out as in doc/design.md ("Decoding
 outputs"), compares them with the references of the Kaldi data directory, and writes
@@ -31,7 +31,7 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Usage examples: see the module docstring (python -m espnet_codec_lm.bin.score).",
+        epilog=__doc__[__doc__.index("Usage:") :],
     )
     p.add_argument(
         "--config", default=None, help="scoring YAML (ScoringConfig); default: no models"

@@ -109,15 +109,32 @@ class ModelBank:
         return self._models["normaliser"]
 
 
-class _Cache:
-    """Per-sample model outputs (``utt<TAB>value``) under ``<decode>/scoring_cache/``."""
+def _stamp(*files: Path) -> str:
+    """Content + mtime hash of some files (missing ones count as absent)."""
+    h = hashlib.sha1()
+    for f in files:
+        if f.is_file():
+            h.update(f.read_bytes() + str(f.stat().st_mtime_ns).encode())
+    return h.hexdigest()[:10]
 
-    def __init__(self, dd: DecodeDir, bank: ModelBank) -> None:
+
+class _Cache:
+    """Per-sample model outputs (``utt<TAB>value``) under ``<decode>/scoring_cache/``.
+
+    A file is keyed by the model's configuration and by the sample's ``wav.scp`` (and, for
+    SPK-SIM, the references' ``wav.scp``), so re-decoded audio is never scored from a stale cache.
+    """
+
+    def __init__(self, dd: DecodeDir, bank: ModelBank, refs: References) -> None:
         self.dir = dd.path / "scoring_cache"
+        self.dd = dd
         self.bank = bank
+        self.refs = refs
 
     def _file(self, k: int, kind: str) -> Path:
-        return self.dir / f"sample_{k}.{kind}_{self.bank.tag(kind)}.tsv"
+        folder = dict(self.dd.samples)[k]
+        inputs = [folder / "wav.scp"] + ([self.refs.path / "wav.scp"] if kind == "speaker" else [])
+        return self.dir / f"sample_{k}.{kind}_{self.bank.tag(kind)}_{_stamp(*inputs)}.tsv"
 
     def load(self, k: int, kind: str) -> dict[str, str] | None:
         f = self._file(k, kind)
@@ -227,7 +244,7 @@ def _spk_sim(spk, wav: np.ndarray, utt: str, refs_data: dict) -> float:
         return float("nan")
     emb = refs_data["emb"].get(utt)
     if emb is None:
-        ref = refs_data["wav.scp"].get(utt)
+        ref = refs_data["refs"].table("wav.scp").get(utt)
         if ref is None:
             raise ValueError(f"{refs_data['path'] / 'wav.scp'}: no reference speech for '{utt}'")
         try:
@@ -251,10 +268,8 @@ def score(dd: DecodeDir, refs: References, cfg: ScoringConfig, bank: ModelBank |
     rows: list[tuple] = []
     protocol: dict[str, Any] = {}
     missing_counts = []
-    cache = _Cache(dd, bank)
-    refs_data = {"langs": langs, "path": refs.path, "emb": {}}
-    if dd.task == "tts":
-        refs_data["wav.scp"] = refs.table("wav.scp")
+    cache = _Cache(dd, bank, refs)
+    refs_data = {"langs": langs, "path": refs.path, "emb": {}, "refs": refs}
 
     for k, folder in dd.samples:
         hyps = _hyps(dd, folder, ids_all)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -162,6 +163,12 @@ def test_tts_per_sample_scores_averaged(tmp_path, data_dir, tiny_rawnet3_dir, ti
     again = score_decode_dir(dd, data_dir, cfg, force=True)
     assert len(LookupASR.calls) == n_calls and again["wer"] == scores["wer"]
     assert len(list((dd / "scoring_cache").glob("sample_*.tsv"))) == 6
+    # re-decoded audio (a rewritten wav.scp) is not scored from the stale cache
+    scp = dd / "sample_1" / "wav.scp"
+    scp.write_text(scp.read_text())
+    os.utime(scp, ns=(scp.stat().st_mtime_ns + 10**9,) * 2)
+    score_decode_dir(dd, data_dir, cfg)
+    assert len(LookupASR.calls) > n_calls
 
 
 def test_tts_models_not_configured(tmp_path, data_dir):
