@@ -116,11 +116,11 @@ def make_tiny_speech_lm(
     **config_overrides,
 ) -> Path:
     """Save a random tiny SpeechLM checkpoint of ours (``text_llm`` init from ``base_llm``, or
-    from a fresh tiny base written to ``directory/base`` when ``base_llm`` is None)."""
+    from a fresh tiny base written to ``<directory>_base`` when ``base_llm`` is None)."""
     import torch
 
+    from espnet_codec_lm.lm.build import build_speech_lm
     from espnet_codec_lm.lm.config import SpeechLMConfig
-    from espnet_codec_lm.lm.model import build_speech_lm
 
     directory = Path(directory)
     if base_llm is None:
