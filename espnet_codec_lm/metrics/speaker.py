@@ -97,11 +97,14 @@ def _find_files(path: Path) -> tuple[Path, Path]:
             raise ModelUnavailable(f"no config.yaml beside speaker model {path}")
         return config, path
     meta = path / "meta.yaml"
-    if meta.is_file():  # the layout of ESPnet's packed / Hugging Face models
+    if meta.is_file():  # ESPnet's packed / Hugging Face layout (espnet2.bin.pack spk)
         m = yaml.safe_load(meta.read_text(encoding="utf-8")) or {}
-        cfg = (m.get("yaml_files") or {}).get("spk_train_config")
-        ckpt = (m.get("files") or {}).get("spk_model_file")
-        if cfg and ckpt and (path / cfg).is_file() and (path / ckpt).is_file():
+        yf, ff = m.get("yaml_files") or {}, m.get("files") or {}
+        cfg = yf.get("train_config") or yf.get("spk_train_config")
+        ckpt = ff.get("model_file") or ff.get("spk_model_file")
+        if cfg and ckpt:
+            if not (path / cfg).is_file() or not (path / ckpt).is_file():
+                raise ModelUnavailable(f"{meta}: names {cfg} and {ckpt}, not both present")
             return path / cfg, path / ckpt
     configs = sorted(path.rglob("config.yaml"))
     weights = sorted([*path.rglob("*.pth"), *path.rglob("*.safetensors")])

@@ -53,6 +53,15 @@ def tiny_rawnet3_dir(tmp_path_factory):
     sd["loss.weight"] = torch.randn(8, 5)  # a training head, as in real checkpoints
     torch.save(sd, exp / "40epoch.pth")
     (exp / "config.yaml").write_text(yaml.safe_dump(TINY_SPK_CONF))
+    # meta.yaml as `espnet2.bin.pack spk` writes it; a second config.yaml (stats dir) means the
+    # loader must follow meta.yaml rather than guess
+    meta = {
+        "files": {"model_file": "exp/spk_train_rawnet3_tiny/40epoch.pth"},
+        "yaml_files": {"train_config": "exp/spk_train_rawnet3_tiny/config.yaml"},
+    }
+    (root / "meta.yaml").write_text(yaml.safe_dump(meta))
+    (root / "exp" / "spk_stats").mkdir()
+    (root / "exp" / "spk_stats" / "config.yaml").write_text("dummy: 1\n")
     return root
 
 
