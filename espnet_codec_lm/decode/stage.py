@@ -69,6 +69,11 @@ def run_lm_decode(
         codec_model = load_codec_dir(codec_dir, dcfg.device)
     frame_rate = float(codec_model.frame_rate) if codec_model is not None else 50.0
     dset = load_decode_set(cfg, data_dir, codes, model.layout, tokenizer, frame_rate)
+    if not dset.samples:
+        raise ValueError(
+            f"{data_dir}: no utterance left to decode for task {cfg.task} (skipped: "
+            f"{dset.skipped}); check src_lang / tgt_lang"
+        )
     out = Path(out_dir) if out_dir else default_out_dir(lm, cfg.task, data_dir)
     settings = {
         "task": cfg.task,
