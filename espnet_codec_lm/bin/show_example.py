@@ -45,8 +45,7 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _setup(args):
-    import tempfile
+def _setup(args, workdir: str):
     from pathlib import Path
 
     from espnet_codec_lm.config import load_config
@@ -58,7 +57,7 @@ def _setup(args):
         from espnet_codec_lm.config import dump_config
         from espnet_codec_lm.tasks.synthetic import make_synthetic_corpus
 
-        corpus = make_synthetic_corpus(Path(tempfile.mkdtemp(prefix="show_example_")))
+        corpus = make_synthetic_corpus(Path(workdir))
         dump_config(corpus.data_config(), corpus.root / "data.yaml")
         cfg = load_config(DataConfig, corpus.root / "data.yaml", overrides)
         return cfg, corpus.layout, corpus.tokenizer
@@ -82,6 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     from espnet_codec_lm.utils.logging import setup_logging
 
     log = setup_logging("show_example", "WARNING")
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="show_example_") as workdir:
+        return _run(args, workdir, log)
+
+
+def _run(args, workdir: str, log) -> int:
     try:
         from dataclasses import replace
 
@@ -90,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         from espnet_codec_lm.tasks.dataset import TaskDataset
         from espnet_codec_lm.tasks.display import render
 
-        cfg, layout, tokenizer = _setup(args)
+        cfg, layout, tokenizer = _setup(args, workdir)
         if cfg.stage == "sft" and not cfg.tasks:
             cfg.tasks = [args.task]
         ds = TaskDataset(cfg, layout, tokenizer)

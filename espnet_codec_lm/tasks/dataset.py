@@ -8,7 +8,7 @@ Everything is a pure function of ``(seed, epoch, index)``:
   ``(seed, epoch)``.
 - Draw ``j`` of epoch ``e`` is built with ``np.random.default_rng([seed, e, j])`` (task, utterance,
   prompt, speaker-prompt slice, masks...), so it can be rebuilt at will, in any process.
-- The epoch's examples are packed first-fit into rows of ``max_len`` (see ``packing``).
+- The epoch's examples are packed best-fit into rows of ``max_len`` (see ``packing``).
 - Step ``b`` of the epoch uses rows ``[b * G, (b + 1) * G)`` where ``G = batch_size x world_size``;
   rank ``r`` takes rows ``b * G + r * batch_size ...`` (disjoint shares). The union over ranks is
   the single-process batch with ``batch_size x world_size`` rows, so a 2-rank run sees the same
@@ -49,7 +49,7 @@ from espnet_codec_lm.tasks.corpus import (
 )
 from espnet_codec_lm.tasks.hooks import HookConfig, load_punctuator, load_translator
 from espnet_codec_lm.tasks.mixture import MixtureConfig, TaskSampler
-from espnet_codec_lm.tasks.packing import collate, efficiency, first_fit, pack_row
+from espnet_codec_lm.tasks.packing import best_fit, collate, efficiency, pack_row
 from espnet_codec_lm.tasks.prompts import PromptBank, TokenizedPrompts
 from espnet_codec_lm.tasks.sequence import BuildConfig, Example, Sample, SequenceBuilder
 from espnet_codec_lm.tasks.templates import TASK_NAMES, get_template
@@ -83,6 +83,9 @@ class DataConfig:
     batch_positions: int = 0  # > 0: rows per rank = batch_positions // max_len
     seed: int = 0
     examples_per_epoch: int = 0  # CPT draws per epoch; 0: number of speech utterances
+    # keep the epoch's built examples in memory (planning builds them anyway); false: rebuild
+    # each from its draw when its batch is made (slower, for epochs too big for memory)
+    cache_examples: bool = True
     valid_speech_sets: list[SpeechSetConfig] = field(default_factory=list)  # validation data
     valid_text_pools: list[str] = field(default_factory=list)
     valid_mt_pools: list[str] = field(default_factory=list)
@@ -107,6 +110,7 @@ class EpochPlan:
     task: np.ndarray  # per item: task id
     rows: list[list[int]]  # item indices per row
     stats: dict
+    examples: list[Example] | None = None  # the built examples (cache_examples: true)
 
 
 class TaskDataset:
@@ -250,6 +254,7 @@ class TaskDataset:
             return self._plan
         draws, pieces, lengths, tasks = [], [], [], []
         counts: dict[str, dict[str, int]] = {}
+        built: list[Example] | None = [] if self.cfg.cache_examples else None
         for j in range(self.n_draws):
             task, examples, status = self.draw(epoch, j)
             c = counts.setdefault(task, {"drawn": 0, "examples": 0, "split": 0, "dropped": 0})
@@ -262,9 +267,11 @@ class TaskDataset:
                 lengths.append(len(ex))
                 tasks.append(TASK_NAMES.index(task))
                 c["examples"] += 1
+                if built is not None:
+                    built.append(ex)
         lengths_a = np.asarray(lengths, dtype=np.int64)
         if self.cfg.pack:
-            rows = first_fit(lengths_a, self.cfg.max_len)
+            rows = best_fit(lengths_a, self.cfg.max_len)
         else:
             rows = [[i] for i in range(len(lengths_a))]
         per_step = self.rows_per_batch * self.world_size
@@ -292,6 +299,7 @@ class TaskDataset:
             np.asarray(tasks, np.int64),
             rows,
             stats,
+            built,
         )
         if n_batches == 0:
             raise ValueError(
@@ -315,6 +323,8 @@ class TaskDataset:
     def examples_of_row(self, epoch: int, row: list[int]) -> list[tuple[int, Example]]:
         """(task id, example) for each item of a row, rebuilt from its draw."""
         plan = self.plan(epoch)
+        if plan.examples is not None:
+            return [(int(plan.task[i]), plan.examples[i]) for i in row]
         built: dict[int, list[Example]] = {}
         out = []
         for i in row:

@@ -265,3 +265,22 @@ def test_data_config_yaml_round_trip(syn, tmp_path):
     )
     assert back.max_len == 2048 and back.mixture.mt == 0.1 and back.build.time_mask.fill == "random"
     assert back.speech_sets[0].codes == cfg.speech_sets[0].codes
+
+
+def test_best_fit_by_hand():
+    from espnet_codec_lm.tasks.packing import best_fit, efficiency
+
+    # 6 -> row0 (room 4); 5 -> row1 (room 5); 4 -> row0 (tightest); 3, 2 -> row1
+    assert best_fit([6, 5, 4, 3, 2], 10) == [[0, 2], [1, 3, 4]]
+    assert best_fit([7, 7, 3], 10) == [[0, 2], [1]]
+    assert efficiency([10, 10, 0], 3, 10) == pytest.approx(20 / 30)
+    with pytest.raises(ValueError, match="exceeds max_len"):
+        best_fit([11], 10)
+
+
+def test_rebuilt_examples_equal_cached_ones(syn, corpora, bank):
+    cached = dataset(syn, corpora, bank, examples_per_epoch=150)
+    rebuilt = dataset(syn, corpora, bank, examples_per_epoch=150, cache_examples=False)
+    assert rebuilt.plan(0).examples is None
+    for b in range(cached.num_batches(0)):
+        assert _digest([cached.get_batch(0, b)]) == _digest([rebuilt.get_batch(0, b)])
