@@ -336,6 +336,7 @@ class SpeechLM(nn.Module):
         device: str | torch.device | None = None,
     ) -> SpeechLM:
         """Load a checkpoint written by :meth:`save_pretrained`."""
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
         from transformers import Qwen2ForCausalLM
 
@@ -353,7 +354,7 @@ class SpeechLM(nn.Module):
             kwargs["attn_implementation"] = attn_implementation
         try:
             lm = Qwen2ForCausalLM.from_pretrained(str(directory), local_files_only=True, **kwargs)
-        except (OSError, ValueError, RuntimeError) as e:
+        except (OSError, ValueError, RuntimeError, SafetensorError) as e:  # corrupt weights too
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise SpeechLMError(f"{directory}: cannot load the backbone: {msg}") from None
         if lm.config.vocab_size != layout.size:
@@ -368,10 +369,10 @@ class SpeechLM(nn.Module):
                 raise SpeechLMError(
                     f"{directory}: no {HEADS_FILE} for {layout.num_streams} streams"
                 )
-            state = load_file(str(heads_file))
             try:
+                state = load_file(str(heads_file))
                 model.extra_heads.load_state_dict(state, strict=True)
-            except RuntimeError as e:
+            except (RuntimeError, SafetensorError) as e:
                 raise SpeechLMError(f"{heads_file}: {str(e).splitlines()[0]}") from None
         model.extra_heads.to(dtype=lm.dtype)
         model.meta = {
