@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     from espnet_codec_lm.utils.logging import setup_logging
 
     log = setup_logging("lm_decode")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the per-load weight bar would bury our own log lines
     from espnet_codec_lm.config import load_config
     from espnet_codec_lm.decode.config import LMDecodeConfig
     from espnet_codec_lm.decode.stage import run_lm_decode
@@ -63,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg, args.data_dir, args.codes, args.lm, args.codec, args.out_dir, args.overwrite
         )
     except (ValueError, FileNotFoundError) as e:  # config, data, checkpoint errors: one line
-        print(f"lm_decode: error: {str(e).splitlines()[0] if str(e) else e!r}", file=sys.stderr)
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"lm_decode: error: {msg}", file=sys.stderr)
         return 1
     log.info("outputs in %s", out)
     return 0

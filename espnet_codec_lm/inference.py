@@ -1,0 +1,220 @@
+"""Python API: load an experiment (LM, tokenizer, codec) and run ASR, TTS, S2TT or S2ST.
+
+    from espnet_codec_lm.inference import SpeechLMInference
+
+    m = SpeechLMInference("exp/lm_sft_tts", codec="pretrained/codec")
+    wav = m.tts("the cat sat on the mat.", prompt_wav, 16000)      # float32 at m.sample_rate
+    text = m.asr(wav, m.sample_rate)
+    zh = m.s2tt(wav, m.sample_rate, target_lang="zh")
+    texts = m.transcribe([wav1, wav2], 16000)                         # scoring's ASR protocol
+
+Decisions (doc/decoding.md):
+
+* Audio at another sample rate is resampled (soxr, high quality) to the codec's rate; multi-
+  channel audio is averaged to mono. Rates below 8 kHz, empty audio and NaN / Inf samples are
+  errors. The codec itself refuses other rates, so everything reaches it at its own rate.
+* TTS speaker prompt: the first ``speaker_prompt_s`` (3 s) of ``prompt_wav`` are used, as in SFT;
+  a prompt shorter than ``min_prompt_s`` (1 s) is an error (too little of the voice to imitate).
+* Text must contain something other than whitespace.
+* Speech outputs are one waveform (the first sample; ``num_samples`` > 1 in the config gives
+  more through :meth:`SpeechLMInference.generate_speech`). Sampling is seeded by the config's
+  ``seed`` and the input, so the same call gives the same audio.
+* The task prompt is entry ``prompt_index`` of the SFT bank in the prompt language (``lang``
+  argument, else the config's ``prompt_lang``, else English).
+
+Every problem is an :class:`InferenceError` (a ``ValueError``) with a one-line message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from espnet_codec_lm.decode.config import LMDecodeConfig
+
+MIN_RATE = 8000
+
+
+class InferenceError(ValueError):
+    """Bad input to the inference API (one line)."""
+
+
+def _input_key(*parts) -> str:
+    """A short deterministic key of an input (seeds its samples)."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.tobytes() if isinstance(p, np.ndarray) else str(p).encode())
+        h.update(b"\x00")
+    return h.hexdigest()[:16]
+
+
+class SpeechLMInference:
+    """An LM experiment ready for inference; see the module docstring."""
+
+    def __init__(
+        self,
+        lm: str | Path,
+        codec: str | Path | None = None,
+        config: LMDecodeConfig | None = None,
+        min_prompt_s: float = 1.0,
+    ) -> None:
+        import torch
+
+        from espnet_codec_lm.decode.decoder import Decoder
+        from espnet_codec_lm.decode.inputs import make_builder
+        from espnet_codec_lm.decode.loading import find_codec_dir, load_codec_dir, load_lm
+
+        if config is None:
+            config = LMDecodeConfig()
+            config.decoding.speech.num_samples = 1
+        self.config = config
+        dcfg = config.decoding
+        if dcfg.num_threads > 0:
+            torch.set_num_threads(dcfg.num_threads)
+        self.model, self.tokenizer, self.checkpoint = load_lm(lm, dcfg.dtype, dcfg.device)
+        self.codec_dir = find_codec_dir(codec, lm)
+        self.codec = load_codec_dir(self.codec_dir, dcfg.device)
+        self.layout = self.model.layout
+        if self.codec.codebook_size != self.layout.codebook_size:
+            raise InferenceError(
+                f"{self.codec_dir}: codec has {self.codec.codebook_size} codes per codebook, the "
+                f"LM {self.checkpoint} expects {self.layout.codebook_size}"
+            )
+        self.builder = make_builder(config, self.layout, self.tokenizer)
+        self.decoder = Decoder(self.model, dcfg)
+        self.min_prompt_s = min_prompt_s
+
+    # --- audio ------------------------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        """Rate of the codec (of every waveform this class returns)."""
+        return int(self.codec.sample_rate)
+
+    def prepare_audio(self, wav, sr: int, what: str = "audio") -> np.ndarray:
+        """Mono float32 at the codec's rate (resampled if needed); errors name ``what``."""
+        from espnet_codec_lm.data.audio import to_mono_resampled
+
+        wav = np.asarray(wav, dtype=np.float32)
+        if not isinstance(sr, (int, np.integer)) or sr < MIN_RATE:
+            raise InferenceError(f"{what}: sample rate {sr!r} Hz (need an integer >= {MIN_RATE})")
+        if wav.ndim == 2 and wav.shape[0] < wav.shape[1] and wav.shape[0] <= 8:
+            wav = wav.T  # [channels, samples] -> [samples, channels]
+        if wav.ndim not in (1, 2) or wav.shape[0] == 0:
+            raise InferenceError(f"{what}: expected non-empty mono or [samples, channels] audio")
+        if not np.isfinite(wav).all():
+            raise InferenceError(f"{what}: audio contains NaN or Inf samples")
+        return to_mono_resampled(wav, int(sr), self.sample_rate)
+
+    def encode(self, wav, sr: int, what: str = "audio") -> np.ndarray:
+        """Audio -> codec-local codes ``[T, L']``."""
+        import torch
+
+        x = torch.from_numpy(self.prepare_audio(wav, sr, what))
+        codes = self.codec.encode(x, n_q=self.layout.num_streams)
+        return codes.T.cpu().numpy().astype(np.int64)
+
+    def synthesize(self, codes: np.ndarray) -> np.ndarray:
+        """Codes ``[T, L']`` -> waveform at :attr:`sample_rate`."""
+        from espnet_codec_lm.decode.stage import synthesize
+
+        return synthesize(self.codec, codes)
+
+    # --- building blocks ----------------------------------------------------------------------
+    def _lang(self, lang: str | None) -> str:
+        from espnet_codec_lm.tasks.prompts import LANGS
+
+        lang = lang or (self.config.prompt_lang if self.config.prompt_lang != "data" else "en")
+        if lang not in LANGS:
+            raise InferenceError(f"language {lang!r} not supported (one of {list(LANGS)})")
+        return lang
+
+    def _prefix(self, task: str, sample, prompt_lang: str) -> np.ndarray:
+        return self.builder.build_prefix(
+            task,
+            sample,
+            prompt_lang=prompt_lang,
+            prompt_index=self.config.prompt_index,
+            style_index=self.config.style_index,
+        ).tokens
+
+    def _text(self, text: str, what: str = "text") -> str:
+        if not isinstance(text, str) or not text.strip():
+            raise InferenceError(f"{what}: empty text")
+        return " ".join(text.split())
+
+    def generate_text(self, prefixes: list[np.ndarray]) -> list[str]:
+        """Decode text targets of ready prefixes (beam search per the config)."""
+        hyps = self.decoder.decode_text(prefixes)
+        return [self.tokenizer.decode(h.ids).strip() for h in hyps]
+
+    def generate_speech(
+        self, prefixes: list[np.ndarray], keys: list[str]
+    ) -> list[list[np.ndarray]]:
+        """Decode speech targets: ``num_samples`` waveforms per prefix."""
+        out = self.decoder.decode_speech(prefixes, keys)
+        return [[self.synthesize(h.codes) for h in hyps] for hyps in out]
+
+    # --- tasks --------------------------------------------------------------------------------
+    def transcribe(
+        self, wavs: Sequence[np.ndarray], sample_rate: int = 16000, language: str | None = None
+    ) -> list[str]:
+        """ASR of many waveforms at once (the metrics' ``SpeechRecognizer`` protocol)."""
+        from espnet_codec_lm.tasks.sequence import Sample
+
+        lang = self._lang(language)
+        prefixes = [
+            self._prefix(
+                "asr",
+                Sample(f"input{i}", lang=lang, codes=self.encode(w, sample_rate, f"input {i}")),
+                lang,
+            )
+            for i, w in enumerate(wavs)
+        ]
+        return self.generate_text(prefixes) if prefixes else []
+
+    def asr(self, wav, sr: int, lang: str | None = None) -> str:
+        """Speech -> transcript. ``lang`` picks the prompt language (default English)."""
+        return self.transcribe([wav], sr, lang)[0]
+
+    def s2tt(self, wav, sr: int, target_lang: str, src_lang: str | None = None) -> str:
+        """Speech -> text in ``target_lang`` (``en`` / ``zh``)."""
+        from espnet_codec_lm.tasks.sequence import Sample
+
+        tgt = self._lang(target_lang)
+        src = self._lang(src_lang)  # the prompt's language (default: the config's / English)
+        s = Sample("input", lang=src, codes=self.encode(wav, sr, "source speech"), tgt_lang=tgt)
+        return self.generate_text([self._prefix("s2tt", s, src)])[0]
+
+    def tts(self, text: str, prompt_wav, sr: int, lang: str | None = None) -> np.ndarray:
+        """Text -> speech in the voice of ``prompt_wav`` (its first 3 s are used)."""
+        from espnet_codec_lm.tasks.corpus import detect_lang
+        from espnet_codec_lm.tasks.sequence import Sample
+
+        text = self._text(text)
+        lang = self._lang(lang or detect_lang(text))
+        prompt = self.prepare_audio(prompt_wav, sr, "speaker prompt")
+        dur = len(prompt) / self.sample_rate
+        if dur < self.min_prompt_s:
+            raise InferenceError(
+                f"speaker prompt: {dur:.2f} s of audio, need at least {self.min_prompt_s:g} s"
+            )
+        prompt = prompt[: int(round(self.config.speaker_prompt_s * self.sample_rate))]
+        codes = self.encode(prompt, self.sample_rate, "speaker prompt")
+        s = Sample("input", lang=lang, text=text, speaker_prompt=codes)
+        key = _input_key("tts", text, codes)
+        return self.generate_speech([self._prefix("tts", s, lang)], [key])[0][0]
+
+    def s2st(
+        self, wav, sr: int, target_lang: str = "zh", src_lang: str | None = None
+    ) -> np.ndarray:
+        """Speech -> speech in ``target_lang`` (the paper's GigaS2S direction is EN -> ZH)."""
+        from espnet_codec_lm.tasks.sequence import Sample
+
+        tgt = self._lang(target_lang)
+        codes = self.encode(wav, sr, "source speech")
+        s = Sample("input", lang=self._lang(src_lang), codes=codes, tgt_lang=tgt)
+        key = _input_key("s2st", tgt, codes)
+        return self.generate_speech([self._prefix("s2st", s, s.lang)], [key])[0][0]
