@@ -119,15 +119,12 @@ def build_text_eval(cfg: LMTrainConfig, bundle: ModelBundle, env: DistEnv) -> Te
         cfg.batch.micro_batch,
         cfg.batch.max_len,
         ec.text_ppl_max_tokens,
-        fmt=ec.text_ppl_format,
-        text_start=lay.text_start,
-        text_end=lay.text_end,
         rank=env.rank,
         world_size=env.world_size,
     )
     if tokens == 0:
         raise ValueError(f"{ec.text_ppl_file}: no held-out text with at least two tokens")
-    return TextEval(ec.text_ppl_file, batches, tokens, ec.text_ppl_format)
+    return TextEval(ec.text_ppl_file, batches, tokens, lay.text_rows)
 
 
 def build_trainer(

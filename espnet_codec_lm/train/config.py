@@ -69,7 +69,6 @@ class EvalConfig:
     valid_max_batches: Optional[int] = None  # micro-batches per rank; None = the whole set
     text_ppl_file: Optional[str] = None  # one text per line; None = no perplexity
     text_ppl_max_tokens: int = 100_000  # cap on scored tokens (the file is read in order)
-    text_ppl_format: Literal["plain", "boundary"] = "plain"
     text_ppl_every_steps: Optional[int] = None  # None = with every validation
 
 

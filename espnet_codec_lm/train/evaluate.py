@@ -1,25 +1,31 @@
 """Validation loss per task and held-out text perplexity (the forgetting monitor).
 
-Both run the model in eval mode under ``no_grad`` over this rank's share of the data and sum the
-per-head losses and target counts over ranks, so the numbers do not depend on the process count.
+Both run the model in eval mode under ``no_grad`` over this rank's share of the data and sum
+log-likelihoods and target counts over ranks, so the numbers do not depend on the process count.
 With FSDP every rank must run the same number of forward passes (each one all-gathers the
 weights), so ranks with fewer batches repeat their last batch with its statistics discarded.
 
 Text perplexity is ``exp(sum of token NLL / number of predicted tokens)`` over a held-out text
-file, one text per line, read in order until ``max_tokens`` targets. Format ``plain`` feeds the
-text tokens alone (the base LLM's native format; the first token of each line is context only),
-``boundary`` frames each line as ``<text_start> tokens <text_end>`` like the text-LM task.
+file, one text per line, read in order until ``max_tokens`` targets, each line fed as plain text
+tokens (the base LLM's native format; the first token of a line is context only). The softmax is
+taken over the **text rows** of the vocabulary, i.e. the base LLM's own vocabulary: the monitor
+then measures text modelling in the base model's terms, and for Text LLM Initialization its
+first value equals the base LLM's perplexity exactly (new speech rows in the softmax would
+otherwise inflate it by an amount that depends only on their random init). The perplexity over
+the full extended vocabulary is reported beside it (``text_ppl_fullvocab``); the gap is the
+probability mass the model puts on speech and boundary tokens in a text context.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import torch
 
 from espnet_codec_lm.lm.vocab import IGNORE_ID, STREAM_PAD
-from espnet_codec_lm.train.distributed import DistEnv, autocast
+from espnet_codec_lm.train.distributed import DistEnv, all_reduce_sum, autocast
 from espnet_codec_lm.train.losses import LossStats, forward_batch, model_losses
 
 
@@ -75,9 +81,6 @@ def text_ppl_batches(
     micro_batch: int,
     max_len: int,
     max_tokens: int,
-    fmt: str = "plain",
-    text_start: int | None = None,
-    text_end: int | None = None,
     rank: int = 0,
     world_size: int = 1,
 ) -> tuple[list[dict], int]:
@@ -85,12 +88,7 @@ def text_ppl_batches(
     rows: list[list[int]] = []
     total = 0
     for line in lines:
-        ids = list(encode(line))
-        if fmt == "boundary":
-            if text_start is None or text_end is None:
-                raise ValueError("text_ppl_format=boundary needs the text boundary ids")
-            ids = [text_start, *ids, text_end]
-        ids = ids[:max_len]
+        ids = list(encode(line))[:max_len]
         if len(ids) < 2:
             continue
         rows.append(ids)
@@ -109,14 +107,40 @@ def text_ppl_batches(
             inp[b, : len(r), 0] = torch.tensor(r)
             lab[b, : len(r) - 1, 0] = torch.tensor(r[1:])
         pos = torch.arange(T).expand(len(chunk), T).clone()
-        task = torch.zeros(len(chunk), T, dtype=torch.long)
-        batches.append({"input_ids": inp, "labels": lab, "position_ids": pos, "task_ids": task})
+        batches.append({"input_ids": inp, "labels": lab, "position_ids": pos})
     return batches, total
 
 
+@torch.no_grad()
 def text_perplexity(
-    model: torch.nn.Module, batches: list[dict], num_heads: int, env: DistEnv
-) -> tuple[float, int]:
-    """``(perplexity, tokens)`` of the text-head predictions on ``batches`` over all ranks."""
-    stats = evaluate_loss(model, batches, ["text"], num_heads, env)
-    return stats.text_ppl(), int(stats.head_count[0].item())
+    model: torch.nn.Module, batches: list[dict], text_rows: int, env: DistEnv
+) -> dict[str, float]:
+    """``{"text_ppl", "text_ppl_fullvocab", "tokens"}`` over all ranks (module docstring)."""
+    was_training = model.training
+    model.eval()
+    sums = torch.zeros(3, dtype=torch.float64)  # NLL (text rows), NLL (full vocab), count
+    try:
+        for batch, counts in _equal_rounds(batches, env):
+            batch = {k: v.to(env.device) for k, v in batch.items()}
+            with autocast(env):
+                out = model(
+                    batch["input_ids"], position_ids=batch["position_ids"], return_logits=True
+                )
+            if not counts:
+                continue
+            y = batch["labels"][..., 0]
+            keep = y != IGNORE_ID
+            logits = out.logits.float()[keep]  # [N, V]
+            target = y[keep].unsqueeze(-1)
+            full = -torch.log_softmax(logits, -1).gather(-1, target)
+            text = -torch.log_softmax(logits[:, :text_rows], -1).gather(-1, target)
+            sums += torch.stack([text.sum(), full.sum(), keep.sum()]).double().cpu()
+    finally:
+        model.train(was_training)
+    sums = all_reduce_sum(sums, env)
+    n = float(sums[2])
+    return {
+        "text_ppl": math.exp(float(sums[0]) / n) if n else math.nan,
+        "text_ppl_fullvocab": math.exp(float(sums[1]) / n) if n else math.nan,
+        "tokens": int(n),
+    }

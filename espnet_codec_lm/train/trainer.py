@@ -57,12 +57,13 @@ PPL_YAML = "ppl.yaml"
 
 @dataclass
 class TextEval:
-    """Held-out text for the perplexity monitor: this rank's batches and the total token count."""
+    """Held-out text for the perplexity monitor: this rank's batches, the total token count and
+    the number of text rows (the softmax of the monitor is restricted to them)."""
 
     path: str
     batches: list[dict]
     tokens: int
-    fmt: str = "plain"
+    text_rows: int
 
 
 def accumulation_steps(global_sequences: int, micro_batch: int, world_size: int) -> int:
@@ -222,29 +223,41 @@ class Trainer:
             stats = evaluate_loss(self.model, self.valid, self.task_names, self.num_heads, self.env)
             row.update(stats.as_dict(self.task_names))
         if self.text_eval is not None and self._ppl_due():
-            ppl, _ = text_perplexity(self.model, self.text_eval.batches, self.num_heads, self.env)
-            row["text_ppl"] = ppl
-            self._record_ppl(ppl)
+            row.update(self._text_ppl())
         return row
 
     def _ppl_due(self) -> bool:
         every = self.cfg.eval.text_ppl_every_steps
         return every is None or self.step % every == 0 or self.step >= self.total_steps
 
-    def _record_ppl(self, ppl: float) -> None:
-        if not self.env.is_main:
-            return
+    def _text_ppl(self) -> dict:
+        """Evaluate the monitor, record it in ppl.yaml, return the row entries."""
         te = self.text_eval
-        self.ppl.update(
-            text_ppl_file=str(te.path), text_ppl_tokens=te.tokens, text_ppl_format=te.fmt
-        )
+        res = text_perplexity(self.model, te.batches, te.text_rows, self.env)
+        if self.env.is_main:
+            self._record_ppl(res["text_ppl"], res["text_ppl_fullvocab"])
+        return {"text_ppl": res["text_ppl"], "text_ppl_fullvocab": res["text_ppl_fullvocab"]}
+
+    def _record_ppl(self, ppl: float, ppl_full: float) -> None:
+        te = self.text_eval
+        self.ppl.update(text_ppl_file=str(te.path), text_ppl_tokens=te.tokens)
         hist = [h for h in self.ppl.get("text_ppl_history", []) if h["step"] != self.step]
-        self.ppl["text_ppl_history"] = hist + [{"step": self.step, "ppl": ppl}]
+        entry = {"step": self.step, "ppl": ppl, "ppl_fullvocab": ppl_full}
+        self.ppl["text_ppl_history"] = hist + [entry]
         if self.step == 0:
             self.ppl["text_ppl_init"] = ppl
+            self.ppl["text_ppl_fullvocab_init"] = ppl_full
         if self.step >= self.total_steps:
             self.ppl["text_ppl_final"] = ppl
-        order = ["text_ppl_init", "text_ppl_final", "text_ppl_file", "text_ppl_tokens"]
+            self.ppl["text_ppl_fullvocab_final"] = ppl_full
+        order = [
+            "text_ppl_init",
+            "text_ppl_final",
+            "text_ppl_fullvocab_init",
+            "text_ppl_fullvocab_final",
+            "text_ppl_file",
+            "text_ppl_tokens",
+        ]
         ordered = {k: self.ppl[k] for k in order if k in self.ppl}
         ordered.update({k: v for k, v in self.ppl.items() if k not in ordered})
         text = yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True)
@@ -275,12 +288,9 @@ class Trainer:
             return {"step": self.step, "skipped": True}
         self._write_meta()
         if self.step == 0 and self.text_eval is not None:
-            row = {"step": 0}
-            ppl, _ = text_perplexity(self.model, self.text_eval.batches, self.num_heads, self.env)
-            row["text_ppl"] = ppl
-            self._record_ppl(ppl)
+            row = {"step": 0, **self._text_ppl()}
             self.logger.valid(row)
-            log.info("text perplexity before training: %.3f", ppl)
+            log.info("text perplexity before training: %.3f", row["text_ppl"])
         bar = progress(total=self.total_steps, initial=self.step, desc=f"{self.cfg.stage} steps")
         last: dict = {}
         valid_row: dict = {}
