@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -354,6 +355,10 @@ class SpeechLM(nn.Module):
             kwargs["attn_implementation"] = attn_implementation
         try:
             lm = Qwen2ForCausalLM.from_pretrained(str(directory), local_files_only=True, **kwargs)
+        except pickle.UnpicklingError as e:  # a .bin whose pickle weights_only=True refuses
+            why = [ln for ln in str(e).splitlines() if "WeightsUnpickler error:" in ln]
+            why = why[0].split("error:", 1)[1].split(". Please")[0].strip() if why else "code"
+            raise SpeechLMError(f"{directory}: refusing to unpickle the weights: {why}") from None
         except (OSError, ValueError, RuntimeError, SafetensorError) as e:  # corrupt weights too
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise SpeechLMError(f"{directory}: cannot load the backbone: {msg}") from None
