@@ -59,6 +59,29 @@ def _options(env: DistEnv, loading: bool):
     )
 
 
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    return data
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """safetensors only: a pickle or a torn file is refused, never executed."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    try:
+        return load_file(str(path))
+    except Exception as e:  # SafetensorError is no ValueError; keep one line
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path}: not a valid safetensors file ({msg})") from None
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -122,7 +145,7 @@ def save_model_weights(state: dict[str, torch.Tensor], directory: Path) -> None:
 
 def load_model_weights(directory: Path) -> dict[str, torch.Tensor]:
     """Default model reader (inverse of :func:`save_model_weights`)."""
-    return load_file(str(directory / "model.safetensors"))
+    return _read_tensors(directory / "model.safetensors")
 
 
 class CheckpointManager:
@@ -233,31 +256,52 @@ class CheckpointManager:
             set_optimizer_state_dict,
         )
 
-        trainer_state = json.loads((ckpt / "trainer.json").read_text(encoding="utf-8"))
+        trainer_state = _read_json(ckpt / "trainer.json")
         saved_world = trainer_state.get("world_size")
         if saved_world != self.env.world_size:
             raise CheckpointError(
                 f"{ckpt}: saved with {saved_world} processes, resuming with "
                 f"{self.env.world_size} (the data position is per rank; use the same count)"
             )
-        rank_file = ckpt / f"rank{self.env.rank}.json"
-        if not rank_file.is_file():
-            raise CheckpointError(f"{rank_file}: missing")
-        rank_state = json.loads(rank_file.read_text(encoding="utf-8"))
+        rank_state = _read_json(ckpt / f"rank{self.env.rank}.json")
         opts = _options(self.env, loading=True)
         main = self.env.is_main
-        model_sd = self.model_reader(ckpt) if main else {}
-        set_model_state_dict(model, model_sd, options=opts)
-        del model_sd
+        # rank 0 reads every file first and tells the others whether that worked, so a bad
+        # file is one error on every rank instead of ranks waiting forever in a collective
+        model_sd: dict = {}
         optim_sd: dict = {}
+        error = None
         if main:
-            tensors = load_file(str(ckpt / "optimizer.safetensors"))
-            meta = json.loads((ckpt / "optimizer.json").read_text(encoding="utf-8"))
-            optim_sd = _unflatten_optim(tensors, meta)
+            try:
+                model_sd = self.model_reader(ckpt)
+                tensors = _read_tensors(ckpt / "optimizer.safetensors")
+                try:
+                    optim_sd = _unflatten_optim(tensors, _read_json(ckpt / "optimizer.json"))
+                except (KeyError, ValueError, TypeError) as e:
+                    if isinstance(e, CheckpointError):
+                        raise
+                    raise CheckpointError(f"{ckpt}/optimizer.json: malformed ({e})") from None
+            except ValueError as e:
+                error = str(e)
+        error = broadcast_object(error, self.env)
+        if error is not None:
+            raise CheckpointError(error)
+        try:
+            set_model_state_dict(model, model_sd, options=opts)
+        except (RuntimeError, KeyError) as e:
+            msg = str(e).splitlines()[0]
+            raise CheckpointError(f"{ckpt}: model weights do not fit this model ({msg})") from None
+        del model_sd
         # saved before the first step: no moments yet, nothing to restore
         has_state = broadcast_object(bool(optim_sd.get("state")) if main else None, self.env)
         if has_state:
-            set_optimizer_state_dict(model, optimizer, optim_sd, options=opts)
+            try:
+                set_optimizer_state_dict(model, optimizer, optim_sd, options=opts)
+            except (RuntimeError, KeyError, ValueError) as e:
+                msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise CheckpointError(
+                    f"{ckpt}: optimizer state does not fit this model ({msg})"
+                ) from None
         barrier(self.env)
         log.info("resumed from %s (step %s)", ckpt, trainer_state.get("step"))
         return trainer_state, rank_state

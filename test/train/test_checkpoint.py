@@ -147,3 +147,15 @@ def test_tied_weights_are_saved(tmp_path):
 
     sd = load_file(str(ckpt / "model.safetensors"))
     assert torch.equal(sd["emb.weight"], emb.weight.detach())
+
+
+@pytest.mark.parametrize("victim", ["optimizer.safetensors", "model.safetensors", "rank0.json"])
+def test_corrupt_file_is_a_one_line_error_naming_it(tmp_path, victim):
+    model, opt = _model_and_opt(0)
+    _train(model, opt, 1, seed=0)
+    mgr = CheckpointManager(tmp_path, DistEnv())
+    ckpt = _save(mgr, 1, model, opt)
+    (ckpt / victim).write_bytes(b"\x80\x04garbage that is neither JSON nor safetensors")
+    with pytest.raises(CheckpointError) as e:
+        mgr.load(ckpt, model, opt)
+    assert victim in str(e.value) and "\n" not in str(e.value)
