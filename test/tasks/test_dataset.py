@@ -284,3 +284,18 @@ def test_rebuilt_examples_equal_cached_ones(syn, corpora, bank):
     assert rebuilt.plan(0).examples is None
     for b in range(cached.num_batches(0)):
         assert _digest([cached.get_batch(0, b)]) == _digest([rebuilt.get_batch(0, b)])
+
+
+def test_unpacked_rows_and_batch_in_positions(syn, corpora, bank):
+    ds = dataset(syn, corpora, bank, pack=False, batch_size=3, examples_per_epoch=30)
+    b = ds.get_batch(0, 0)
+    rows = ds.rows_of(0, 0)
+    lengths = [len(ds.plan(0).examples[r[0]]) for r in rows]
+    assert all(len(r) == 1 for r in rows)
+    assert b["input_ids"].shape[:2] == (3, max(lengths))
+    for i, n in enumerate(lengths):  # one example per row, then padding
+        assert torch.all(b["task_ids"][i, :n] >= 0) and torch.all(b["task_ids"][i, n:] == -1)
+    ds = dataset(syn, corpora, bank, batch_positions=3072, examples_per_epoch=300)
+    assert ds.rows_per_batch == 3 and ds.get_batch(0, 0)["input_ids"].shape == (3, 1024, 3)
+    with pytest.raises(ValueError, match="multiple of max_len"):
+        dataset(syn, corpora, bank, batch_positions=1000)
