@@ -16,14 +16,15 @@ dir=$(cd "${dir}" && pwd)
 [ "${dir}" = "${template}" ] && { echo "$0: that is the template itself" >&2; exit 1; }
 
 link() { # link SRC DST: a relative symlink DST -> SRC, unless DST exists
-  [ -e "$2" ] || [ -L "$2" ] || ln -s "$(realpath --relative-to="$(dirname "$2")" "$1")" "$2"
+  [ -e "$2" ] || [ -L "$2" ] || ln -s "$(realpath -m --relative-to="$(dirname "$2")" "$1")" "$2"
 }
 for f in codec_lm.sh path.sh utils; do
   link "${template}/${f}" "${dir}/${f}"
 done
-for d in "${template}"/conf/*/; do
-  d=${d%/}
-  link "${d}" "${dir}/conf/$(basename "${d}")"
+# the shared configs (codec, LM training, decoding) are the template's; a recipe adds its own
+# files beside them (prepare.yaml, filter.yaml, score.yaml...)
+for d in codec lm decode; do
+  link "${template}/conf/${d}" "${dir}/conf/${d}"
 done
 for f in cmd.sh db.sh; do
   [ -e "${dir}/${f}" ] || cp "${template}/${f}" "${dir}/${f}"

@@ -31,6 +31,12 @@ CORPORA: dict[str, str] = {
     "covost2": "espnet_codec_lm.data.corpora.covost2:prepare_covost2",
     "gigaspeech": "espnet_codec_lm.data.corpora.gigaspeech:prepare_gigaspeech",
     "gigas2s": "espnet_codec_lm.data.corpora.gigas2s:prepare_gigas2s",
+    "aishell1": "espnet_codec_lm.data.corpora.aishell1:prepare_aishell1",
+    "aishell3": "espnet_codec_lm.data.corpora.aishell3:prepare_aishell3",
+    "wenetspeech": "espnet_codec_lm.data.corpora.wenetspeech:prepare_wenetspeech",
+    "mls": "espnet_codec_lm.data.corpora.mls:prepare_mls",
+    "tedlium3": "espnet_codec_lm.data.corpora.tedlium3:prepare_tedlium3",
+    "cpt_mix": "espnet_codec_lm.data.corpora.cpt_mix:prepare_cpt_mix",
 }
 
 

@@ -103,6 +103,12 @@ def is_done(out: Path, name: str, key: str) -> bool:
     return marker.is_file() and marker.read_text().strip() == key
 
 
+def count_utts(out: Path, name: str) -> int:
+    """Utterances of a prepared data dir (lines of its ``utt2spk``)."""
+    with (Path(out) / name / "utt2spk").open(encoding="utf-8") as f:
+        return sum(1 for line in f if line.strip())
+
+
 def write_subset(dd: DataDir, out: Path, name: str, key: str) -> Path:
     """Write ``dd`` to ``out/name`` atomically (temporary dir + rename) with its ``.done``."""
     if len(dd) == 0:
@@ -136,11 +142,37 @@ def prepare_subsets(
     for subset, name in names.items():
         key = fingerprint(corpus, src, options, subset)
         if is_done(out, name, key):
-            n = sum(1 for line in (Path(out) / name / "utt2spk").open() if line.strip())
-            log.info("%s/%s: already prepared (%d utterances); skipping", out, name, n)
-            result[name] = n
+            result[name] = count_utts(out, name)
+            log.info("%s/%s: already prepared (%d utterances); skipping", out, name, result[name])
             continue
         dd = build(subset)
+        write_subset(dd, out, name, key)
+        result[name] = len(dd)
+    return result
+
+
+def combine_subsets(
+    corpus: str, src: Path | None, out: Path, combine: dict[str, list[str]], options: Any
+) -> dict[str, int]:
+    """Write each ``{name: [prepared dir names]}`` as the union of those dirs (e.g. LibriSpeech's
+    ``train_960``). The fingerprint includes the parts' own, so a redone part redoes the union."""
+    from espnet_codec_lm.data.data_dir import combine_data_dirs, read_data_dir
+
+    result: dict[str, int] = {}
+    for name, parts in combine.items():
+        if not parts:
+            raise ValueError(f"{corpus}: combine.{name}: no parts given")
+        missing = [p for p in parts if not (Path(out) / p / DONE).is_file()]
+        if missing:
+            raise ValueError(f"{corpus}: combine.{name}: {out}/{missing[0]} is not prepared")
+        part_keys = [(Path(out) / p / DONE).read_text().strip() for p in parts]
+        key = fingerprint(corpus, src, options, f"combine:{name}:{','.join(part_keys)}")
+
+        if is_done(out, name, key):
+            result[name] = count_utts(out, name)
+            log.info("%s/%s: already combined; skipping", out, name)
+            continue
+        dd = combine_data_dirs([read_data_dir(Path(out) / p) for p in parts])
         write_subset(dd, out, name, key)
         result[name] = len(dd)
     return result

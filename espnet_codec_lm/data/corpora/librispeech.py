@@ -23,6 +23,7 @@ from pathlib import Path
 
 from espnet_codec_lm.data.corpora.base import (
     apply_punctuation,
+    combine_subsets,
     dirname,
     load_options,
     make_data_dir,
@@ -53,6 +54,8 @@ class LibriSpeechOptions:
 
     lowercase: bool = True
     punctuation: HookConfig = field(default_factory=HookConfig)
+    #: extra dirs made by joining prepared ones, e.g. {train_960: [train_clean_100, ...]}
+    combine: dict[str, list[str]] = field(default_factory=dict)
 
 
 def find_root(src: Path) -> Path:
@@ -122,4 +125,6 @@ def prepare_librispeech(
         return make_data_dir(wav_scp, utt2spk, text, "en")
 
     names = {s: dirname(s) for s in chosen}
-    return prepare_subsets("librispeech", root, out, names, opts, build)
+    result = prepare_subsets("librispeech", root, out, names, opts, build)
+    result.update(combine_subsets("librispeech", root, out, opts.combine, opts))
+    return result

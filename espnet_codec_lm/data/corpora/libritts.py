@@ -24,6 +24,7 @@ from typing import Literal
 
 from espnet_codec_lm.data.corpora.base import (
     apply_punctuation,
+    combine_subsets,
     dirname,
     load_options,
     make_data_dir,
@@ -46,6 +47,8 @@ class LibriTTSOptions:
     text: Literal["normalized", "original"] = "normalized"
     skip_empty: bool = False
     punctuation: HookConfig = field(default_factory=HookConfig)  # normalized text has it
+    #: extra dirs made by joining prepared ones, e.g. {train_960: [train_clean_100, ...]}
+    combine: dict[str, list[str]] = field(default_factory=dict)
 
 
 def find_root(src: Path) -> Path:
@@ -105,4 +108,6 @@ def prepare_libritts(
         text = apply_punctuation(text, "en", opts.punctuation)
         return make_data_dir(wav_scp, utt2spk, text, "en")
 
-    return prepare_subsets("libritts", root, out, {s: dirname(s) for s in chosen}, opts, build)
+    result = prepare_subsets("libritts", root, out, {s: dirname(s) for s in chosen}, opts, build)
+    result.update(combine_subsets("libritts", root, out, opts.combine, opts))
+    return result

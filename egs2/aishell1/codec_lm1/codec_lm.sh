@@ -1,0 +1,1 @@
+../../TEMPLATE/codec_lm1/codec_lm.sh
