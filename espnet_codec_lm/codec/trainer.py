@@ -174,9 +174,19 @@ class CodecTrainer:
             old.unlink()
 
     def load(self, path: Path, sampler: SegmentSampler | None) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        self.model.load_state_dict(state["model"])
-        self.opt_g.load_state_dict(state["opt_g"])
+        import pickle
+
+        try:  # weights_only=True: a pickle with code in it is refused, never run
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            self.model.load_state_dict(state["model"])
+            self.opt_g.load_state_dict(state["opt_g"])
+        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, TypeError) as e:
+            lines = [ln for ln in str(e).splitlines() if "WeightsUnpickler error:" in ln]
+            why = lines[0].split("error:", 1)[1] if lines else (str(e).splitlines() or [""])[0]
+            why = why.split(". Please")[0].strip() or type(e).__name__
+            raise ValueError(
+                f"{path}: cannot resume from this checkpoint ({why}); use --no_resume to start over"
+            ) from None
         if self.disc is not None and "disc" in state:
             self.disc.load_state_dict(state["disc"])
             self.opt_d.load_state_dict(state["opt_d"])
