@@ -3,8 +3,10 @@
 The result is a tokenizer directory (``text_tokenizer.json`` + ``spm.model``) that the LM config
 names as ``tokenizer:``. Input: text files with one sentence a line, or Kaldi ``text`` files
 (``uttid sentence``) with ``--kaldi``. Identity normalisation and byte fallback make decoding
-the exact inverse of encoding for English and Mandarin. A rerun with an existing output is
-skipped unless ``--overwrite``.
+the exact inverse of encoding for English and Mandarin. The task prompt bank's texts
+(``tasks/prompts``, or ``--prompt-dir``) are added to the corpus unless ``--no-prompts``, so
+every prompt tokenises into in-vocabulary pieces. A rerun with an existing output is skipped
+unless ``--overwrite``.
 
 Usage:
     python -m espnet_codec_lm.bin.lm_tokenizer --out data/token_list/bpe2000 --vocab-size 2000 \\
@@ -30,6 +32,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab-size", type=int, required=True)
     p.add_argument("--kaldi", action="store_true", help="inputs are Kaldi 'uttid text' files")
     p.add_argument("--model-type", default="bpe", choices=["bpe", "unigram"])
+    p.add_argument("--no-prompts", action="store_true", help="do not add the prompt bank")
+    p.add_argument("--prompt-dir", default=None, help="prompt bank directory (default: built-in)")
     p.add_argument("--overwrite", action="store_true")
     return p
 
@@ -72,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         sentences = read_sentences(args.inputs, args.kaldi)
+        if not args.no_prompts:
+            from espnet_codec_lm.tasks.prompts import PromptBank
+
+            sentences += PromptBank.load(args.prompt_dir).all_texts()
         tok = train_sentencepiece(
             sentences, Path(args.out), vocab_size=args.vocab_size, model_type=args.model_type
         )

@@ -14,13 +14,19 @@ def test_lm_tokenizer_from_kaldi_text(tmp_path, capsys):
     text = tmp_path / "text"
     text.write_text("".join(f"utt{i:03d} {s}\n" for i, s in enumerate(TINY_CORPUS * 10)))
     out = tmp_path / "bpe"
-    assert lm_tokenizer.main([str(text), "--kaldi", "--out", str(out), "--vocab-size", "420"]) == 0
+    assert lm_tokenizer.main([str(text), "--kaldi", "--out", str(out), "--vocab-size", "900"]) == 0
     tok = load_text_tokenizer(out)
-    assert tok.vocab_size == 420
+    assert tok.vocab_size == 900
     assert tok.decode(tok.encode("小猫坐在垫子上 the cat")) == "小猫坐在垫子上 the cat"
     assert "utt0" not in "".join(tok.sp.id_to_piece(i) for i in range(tok.vocab_size))
+    # the prompt bank is in the training text: no prompt needs byte fallback
+    from espnet_codec_lm.tasks.prompts import PromptBank
+
+    for prompt in PromptBank.load().all_texts()[:50]:
+        pieces = [tok.sp.id_to_piece(i) for i in tok.encode(prompt)]
+        assert not any(p.startswith("<0x") for p in pieces), (prompt, pieces)
     before = (out / "spm.model").stat().st_mtime_ns
-    assert lm_tokenizer.main([str(text), "--kaldi", "--out", str(out), "--vocab-size", "420"]) == 0
+    assert lm_tokenizer.main([str(text), "--kaldi", "--out", str(out), "--vocab-size", "900"]) == 0
     assert (out / "spm.model").stat().st_mtime_ns == before  # rerun skipped
     bad = tmp_path / "bad_text"
     bad.write_text("utt1 hello\nutt2\n")

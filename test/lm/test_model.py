@@ -260,3 +260,21 @@ def test_training_steps_lower_the_loss(tiny_base):
     last = model(tokens, labels=labels).head_losses()
     for name in ("text", "cb1", "cb2", "cb3"):
         assert last[name] < 0.7 * first[name], (name, first, last)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_base):
+    model, tok = _build(tiny_base)
+    model.train()
+    tokens = _mixed_sequence(model, tok, n_frames=6)[None]
+    labels = shift_labels(tokens, torch.ones(tokens.shape[:2], dtype=torch.bool))
+
+    def grads():
+        model.zero_grad()
+        model(tokens, labels=labels).loss.backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    plain = grads()
+    model.lm.gradient_checkpointing_enable()
+    assert model.lm.model.gradient_checkpointing
+    for a, b in zip(plain, grads()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
