@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             link_final_model(args.exp_dir, latest)
         if env.is_main:
             log.info("done: %s", {k: v for k, v in result.get("valid", {}).items()})
-    except ValueError as e:  # config, data, checkpoint and model errors: one line
+    except (ValueError, OSError) as e:  # config, data, checkpoint, model, file errors: one line
         print(f"lm_train: error: {e}", file=sys.stderr)
         return 1
     finally:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import torch
 
-from espnet_codec_lm.config import config_from_dict
+from espnet_codec_lm.config import ConfigError, config_from_dict
 from espnet_codec_lm.train.config import LMTrainConfig
 from espnet_codec_lm.train.data import SyntheticSource, SyntheticValid
 from espnet_codec_lm.train.distributed import DistEnv
@@ -104,7 +104,27 @@ def build_data(cfg: LMTrainConfig, bundle: ModelBundle, env: DistEnv):
             max_example=dcfg.max_example,
         )
         return src, SyntheticValid(src, dcfg.valid_batches)
-    raise ValueError(f"data.kind {kind!r} is not one of ['synthetic']")
+    if kind == "tasks":
+        from espnet_codec_lm.tasks.dataset import build_sources
+
+        # these numbers are set once, in the trainer's own sections
+        owned = {
+            "stage": cfg.stage,
+            "seed": cfg.seed,
+            "max_len": cfg.batch.max_len,
+            "batch_size": cfg.batch.micro_batch,
+            "batch_positions": 0,
+        }
+        for key, value in owned.items():
+            if key in cfg.data and cfg.data[key] != value:
+                raise ConfigError(
+                    f"data.{key}={cfg.data[key]!r} conflicts with the trainer's {value!r} "
+                    "(set stage/seed at the top level and batch.max_len / batch.micro_batch)"
+                )
+        return build_sources(
+            cfg.data, bundle.layout, bundle.tokenizer, env.rank, env.world_size, **owned
+        )
+    raise ValueError(f"data.kind {kind!r} is not one of ['synthetic', 'tasks']")
 
 
 def build_text_eval(cfg: LMTrainConfig, bundle: ModelBundle, env: DistEnv) -> TextEval | None:
