@@ -1,0 +1,122 @@
+"""Fault injection: run an entry point's ``main`` in a forked child that SIGKILLs itself at a
+chosen point (the N-th time the process reaches it), so a kill lands exactly where a test wants
+it instead of wherever a timer happens to fire.
+
+The child is a real process killed by a real ``SIGKILL``: no ``finally`` block, no atexit
+handler, no flush runs, which is what a crash, the OOM killer or a pre-empted job does. Forking
+from the test process (which has already imported torch and transformers) saves the ~10 s
+interpreter start per run that the suite cannot afford on 2 cores.
+
+Points (``name`` -> where the child dies):
+
+``optimizer_step``   inside ``AdamW.step``, before the update of that step (mid-training)
+``validate``         at the start of a validation pass (after the step's log row)
+``ckpt_optimizer``   while writing a checkpoint: model weights written, optimiser not yet
+``ckpt_latest``      after the checkpoint directory is renamed into place, before ``latest``
+``tokenize_write``   (codec_tokenize) when the N-th utterance is written to an ark
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _patch(point: str, nth: int) -> None:
+    count = [0]
+
+    def hit() -> None:
+        count[0] += 1
+        if count[0] == nth:
+            _die()
+
+    if point == "optimizer_step":
+        import torch
+
+        orig = torch.optim.AdamW.step
+
+        def step(self, *a, **k):
+            hit()
+            return orig(self, *a, **k)
+
+        torch.optim.AdamW.step = step
+    elif point == "validate":
+        from espnet_codec_lm.train import trainer
+
+        orig_v = trainer.Trainer.validate
+
+        def validate(self):
+            hit()
+            return orig_v(self)
+
+        trainer.Trainer.validate = validate
+    elif point in ("ckpt_optimizer", "ckpt_latest"):
+        from espnet_codec_lm.train import checkpoint
+
+        if point == "ckpt_optimizer":
+            orig_s = checkpoint._save_tensors
+
+            def save_tensors(path, tensors):
+                if Path(path).name == "optimizer.safetensors":
+                    hit()
+                return orig_s(path, tensors)
+
+            checkpoint._save_tensors = save_tensors
+        else:
+            orig_w = checkpoint.atomic_write_text
+
+            def write_text(path, text):
+                if Path(path).name == checkpoint.LATEST:
+                    hit()
+                return orig_w(path, text)
+
+            checkpoint.atomic_write_text = write_text
+    elif point == "tokenize_write":
+        import kaldiio
+
+        orig_ark = kaldiio.WriteHelper.__call__
+
+        def call(self, key, value):
+            hit()
+            return orig_ark(self, key, value)
+
+        kaldiio.WriteHelper.__call__ = call
+    elif point != "none":
+        raise ValueError(f"unknown fault point {point!r}")
+
+
+def run_forked(verb: str, args: list[str], log: Path, point: str = "none", nth: int = 1) -> int:
+    """Run ``espnet_codec_lm.bin.<verb>.main(args)`` in a forked child, dying at ``point``;
+    returns the child's exit status (``-SIGKILL`` when it was killed)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            sys.stdout = open(1, "w", buffering=1, closefd=False)
+            sys.stderr = open(2, "w", buffering=1, closefd=False)
+            os.environ["ESPNET_CODEC_LM_NO_PROGRESS"] = "1"
+            _patch(point, nth)
+            code = importlib.import_module(f"espnet_codec_lm.bin.{verb}").main(list(args))
+        except BaseException as e:  # noqa: BLE001 - report, then leave without pytest's cleanup
+            import traceback
+
+            traceback.print_exc()
+            code = 99 if not isinstance(e, SystemExit) else int(e.code or 0)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(int(code or 0))
+    _, status = os.waitpid(pid, 0)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
