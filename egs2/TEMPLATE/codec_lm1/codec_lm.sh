@@ -64,7 +64,7 @@ Stages:
    2  validate / filter         bin.validate_data_dir (--skip_bad, --filter_config) -> \${dumpdir}/data/<set>
    3  codec training            bin.codec_train (skipped with --codec_dir)    -> \${expdir}/codec_<tag>/codec
    4  tokenization              bin.codec_tokenize (--n_q streams)            -> \${dumpdir}/codes/<set>
-   5  text tokenizer            base LLM's own, or bin.text_tokenizer (BPE)   -> \${expdir}/text_tokenizer_*
+   5  text tokenizer            base LLM's own, or bin.lm_tokenizer (BPE)     -> \${expdir}/text_tokenizer_*
    6  continual pre-training    bin.lm_train --config \${lm_config}            -> \${expdir}/lm_cpt_<tag>
    7  fine-tuning per task      bin.lm_train --config \${sft_config}           -> \${expdir}/lm_sft_<task>_<tag>
    8  decoding                  bin.lm_decode --config \${decode_config}       -> .../decode_<task>_<test set>
@@ -113,16 +113,19 @@ stage_end() {
     "$0 --stage ${current_stage} --stop_stage ${current_stage} (delete its .done markers to redo)"
 }
 
-# run_step MARKER LOGFILE [--gpu N] [--fresh DIR] -- CMD...: skip when MARKER holds this very
-# command line; else (after deleting DIR, for entry points that refuse to overwrite) run CMD
-# through ${run_cmd} and record the command line in MARKER on success.
+# run_step MARKER LOGFILE [--gpu N] [--fresh PATH] [--redo PATH] -- CMD...
+# Skip when MARKER holds this very command line. Else run CMD through ${run_cmd} and record the
+# command line in MARKER on success. --fresh PATH: deleted before every run (outputs an entry
+# point refuses to overwrite); --redo PATH: deleted only when the command changed (resumable
+# outputs that an interrupted run of the same command continues). Both may repeat.
 run_step() {
-  local marker=$1 logfile=$2 gpu=0 fresh=""
+  local marker=$1 logfile=$2 gpu=0 fresh=() redo=()
   shift 2
   while [ "$1" != -- ]; do
     case "$1" in
       --gpu) gpu=$2 ;;
-      --fresh) fresh=$2 ;;
+      --fresh) fresh+=("$2") ;;
+      --redo) redo+=("$2") ;;
       *) die "run_step: unknown option $1" ;;
     esac
     shift 2
@@ -134,8 +137,11 @@ run_step() {
     log "  done already (${marker}); skipping"
     return 0
   fi
-  [ -f "${marker}" ] && log "  the command changed since ${marker} was written: running again"
-  [ -n "${fresh}" ] && rm -rf "${fresh}"
+  if [ -f "${marker}" ]; then
+    log "  the command changed since ${marker} was written: running again"
+    rm -rf "${redo[@]}" "${marker}"
+  fi
+  rm -rf "${fresh[@]}"
   log "  \$ ${cmdline}"
   log "  log: ${logfile}"
   if ! ${run_cmd} --log "${logfile}" --gpu "${gpu}" -- "$@"; then
@@ -257,11 +263,19 @@ fi
 
 if stage_on 4 "tokenization with ${codec_dir} (${n_q} codebooks)"; then
   for set in ${all_sets}; do
+    out=${dumpdir}/codes/${set}
     # shellcheck disable=SC2046
-    run_step "${dumpdir}/codes/${set}/.done" "${dumpdir}/codes/log/tokenize_${set}.log" \
-      --gpu "$((ngpu > 0 ? 1 : 0))" -- \
-      $(py_entry codec_tokenize) --codec_dir "${codec_dir}" --data_dir "${dumpdir}/data/${set}" \
-      --out_dir "${dumpdir}/codes/${set}" --n_q "${n_q}" --nj "${nj}"
+    run_step "${out}/.done" "${dumpdir}/codes/log/tokenize_${set}.log" \
+      --gpu "$((ngpu > 0 ? 1 : 0))" --redo "${out}/codes.scp" --redo "${out}/codes.ark" -- \
+      $(py_entry codec_tokenize) --codec_dir "${codec_dir}" --data "${dumpdir}/data/${set}" \
+      --out_dir "${out}" --n_q "${n_q}" --nj "${nj}"
+    if [ -f "${dumpdir}/data/${set}/wav_tgt.scp" ]; then # S2ST target speech -> codes_tgt
+      # shellcheck disable=SC2046
+      run_step "${out}/.tgt.done" "${dumpdir}/codes/log/tokenize_${set}_tgt.log" \
+        --gpu "$((ngpu > 0 ? 1 : 0))" --redo "${out}/codes_tgt.scp" --redo "${out}/codes_tgt.ark" -- \
+        $(py_entry codec_tokenize) --codec_dir "${codec_dir}" --data "${dumpdir}/data/${set}" \
+        --scp_name wav_tgt.scp --name codes_tgt --out_dir "${out}" --n_q "${n_q}" --nj "${nj}"
+    fi
   done
   stage_end
 fi
@@ -270,16 +284,17 @@ if stage_on 5 "text tokenizer (${text_tokenizer})"; then
   if [ "${text_tokenizer}" = base ]; then
     log "  the base LLM's own tokenizer (${base_llm}); nothing to train"
   elif [ "${text_tokenizer}" = bpe ]; then
-    # BPE on the training transcripts, their translations and the text pools
-    texts=()
+    # BPE on the training transcripts, their translations and the text pools (plain lines)
+    corpus=${expdir}/text_tokenizer_corpus.txt
+    mkdir -p "${expdir}"
     for f in "${dumpdir}/data/${train_set}"/text "${dumpdir}/data/${train_set}"/text.*; do
-      [ -f "${f}" ] && texts+=("${f}")
-    done
-    for f in ${text_pools}; do texts+=("${f}"); done
+      [ -f "${f}" ] && cut -d ' ' -f 2- "${f}"
+    done > "${corpus}"
+    for f in ${text_pools}; do cat "${f}"; done >> "${corpus}"
     # shellcheck disable=SC2046
     run_step "${tokenizer_dir}/.done" "${expdir}/log/text_tokenizer.log" -- \
-      $(py_entry text_tokenizer) --out "${tokenizer_dir}" --vocab_size "${bpe_vocab_size}" \
-      --text "${texts[@]}"
+      $(py_entry lm_tokenizer) --out "${tokenizer_dir}" --vocab-size "${bpe_vocab_size}" \
+      --overwrite "${corpus}"
   else
     [ -e "${tokenizer_dir}" ] || die "--text_tokenizer ${tokenizer_dir}: not found"
     log "  using the tokenizer ${tokenizer_dir}"
@@ -329,11 +344,11 @@ if stage_on 8 "decoding (${tasks}) on ${test_sets}"; then
     for test_set in ${test_sets}; do
       out=${exp}/decode_${task}_${test_set}
       # shellcheck disable=SC2046
-      run_step "${out}/.done" "${out}/decode.log" --gpu "$((ngpu > 0 ? 1 : 0))" -- \
+      run_step "${exp}/.decode_${task}_${test_set}.done" "${exp}/log/decode_${task}_${test_set}.log" \
+        --gpu "$((ngpu > 0 ? 1 : 0))" --redo "${out}" -- \
         $(py_entry lm_decode) --config "$(subst_task "${decode_config}" "${task}")" \
-        --model "${exp}/model" --codec_dir "${codec_dir}" --task "${task}" \
-        --data_dir "${dumpdir}/data/${test_set}" --codes "${dumpdir}/codes/${test_set}/codes.scp" \
-        --out_dir "${out}" "${decode_extra[@]}"
+        --lm "${exp}" --codec "${codec_dir}" --data_dir "${dumpdir}/data/${test_set}" \
+        --codes "${dumpdir}/codes/${test_set}/codes.scp" --out_dir "${out}" "${decode_extra[@]}"
     done
   done
   stage_end
