@@ -10,6 +10,7 @@ tokenised here, once, so building a sequence is array slicing.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Callable
@@ -108,7 +109,18 @@ def _load_codes(scp: str, layout: VocabLayout, ids: set[str] | None) -> dict[str
     if not Path(scp).is_file():
         raise ValueError(f"{scp}: codes file not found")
     out = {}
-    for uttid, arr in kaldiio.load_scp_sequential(scp):
+    entries = kaldiio.load_scp_sequential(scp)
+    for n in itertools.count(1):
+        try:
+            uttid, arr = next(entries)
+        except StopIteration:
+            break
+        except Exception as e:  # a torn or missing ark: kaldiio's message names neither
+            line = Path(scp).read_text(encoding="utf-8").splitlines()[n - 1 : n] or ["?"]
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ValueError(
+                f"{scp}:{n}: utterance {line[0].split()[0]}: cannot read codes ({msg})"
+            ) from None
         if ids is not None and uttid not in ids:
             continue
         arr = np.asarray(arr)
