@@ -31,7 +31,7 @@ test-fast: install
 lint: install
 	$(VENV)/bin/ruff check espnet_codec_lm test bench egs2
 	$(VENV)/bin/ruff format --check espnet_codec_lm test bench egs2
-	find egs2 tools .ci -name '*.sh' -o -name run -o -name 'run.sh' | sort -u | xargs $(VENV)/bin/shellcheck -x
+	find egs2 tools .ci -path tools/venv -prune -o \( -name '*.sh' -o -name run -o -name 'run.sh' \) -print 2>/dev/null | sort -u | xargs $(VENV)/bin/shellcheck -x
 
 format: install
 	$(VENV)/bin/ruff format espnet_codec_lm test bench egs2
