@@ -13,6 +13,7 @@ Points (``name`` -> where the child dies):
 ``validate``         at the start of a validation pass (after the step's log row)
 ``ckpt_optimizer``   while writing a checkpoint: model weights written, optimiser not yet
 ``ckpt_latest``      after the checkpoint directory is renamed into place, before ``latest``
+``decode_write``     (lm_decode) when the N-th utterance's speech outputs are being written
 ``tokenize_write``   (codec_tokenize) when the N-th utterance is written to an ark
 """
 
@@ -78,6 +79,16 @@ def _patch(point: str, nth: int) -> None:
                 return orig_w(path, text)
 
             checkpoint.atomic_write_text = write_text
+    elif point == "decode_write":
+        from espnet_codec_lm.decode.outputs import DecodeDir
+
+        orig_d = DecodeDir.write_speech
+
+        def write_speech(self, *a, **k):
+            hit()
+            return orig_d(self, *a, **k)
+
+        DecodeDir.write_speech = write_speech
     elif point == "tokenize_write":
         import kaldiio
 
