@@ -41,14 +41,23 @@ def row_seed(seed: int, key: str, sample: int) -> int:
 
 
 def _top_k_draw(
-    logits: torch.Tensor, top_k: int, temperature: float, gens: list[torch.Generator]
+    heads: list[torch.Tensor], top_k: int, temperature: float, gens: list[torch.Generator]
 ) -> torch.Tensor:
-    """``logits [R, H, C]`` (H heads) -> one index per row and head ``[R, H]``, drawn from the
-    temperature-scaled softmax over each head's ``top_k`` best entries."""
-    k = min(top_k, logits.shape[-1])
-    vals, idx = (logits / temperature).topk(k, dim=-1)
-    probs = torch.softmax(vals, dim=-1)
-    out = torch.empty(logits.shape[:2], dtype=torch.long)
+    """Logits of each head (``[R, C_h]``) -> one index per row and head ``[R, H]``, drawn from
+    the temperature-scaled softmax over each head's ``top_k`` best entries. One multinomial call
+    per row covers all heads of the frame (the row's generator is the only randomness)."""
+    k = min(top_k, max(h.shape[-1] for h in heads))
+    vals, idx = [], []
+    for h in heads:
+        v, i = (h / temperature).topk(min(k, h.shape[-1]), dim=-1)
+        if v.shape[-1] < k:  # a head smaller than k: pad with impossible entries
+            v = torch.nn.functional.pad(v, (0, k - v.shape[-1]), value=float("-inf"))
+            i = torch.nn.functional.pad(i, (0, k - i.shape[-1]))
+        vals.append(v)
+        idx.append(i)
+    probs = torch.softmax(torch.stack(vals, dim=1), dim=-1)  # [R, H, k]
+    idx = torch.stack(idx, dim=1)
+    out = torch.empty(probs.shape[:2], dtype=torch.long)
     for r, g in enumerate(gens):
         out[r] = idx[r].gather(-1, torch.multinomial(probs[r], 1, generator=g)).squeeze(-1).cpu()
     return out
@@ -93,13 +102,12 @@ def sample_speech(
     t = 0
     while True:
         sub = cons.apply(main, "speech", t >= min_len).index_select(1, cols)  # [R, C + 1]
+        per_head = [sub] + ([] if extra is None else list(extra.unbind(1)))
         if gens is None:
-            c1 = sub.argmax(-1).cpu()
-            ck = extra.argmax(-1).cpu() if extra is not None else None
+            codes = torch.stack([h.argmax(-1) for h in per_head], dim=1).cpu()  # [R, L]
         else:
-            c1 = _top_k_draw(sub[:, None], top_k, temperature, gens)[:, 0]
-            ck = _top_k_draw(extra, top_k, temperature, gens) if extra is not None else None
-        codes = c1[:, None] if ck is None else torch.cat([c1[:, None], ck], dim=1)  # [R, L]
+            codes = _top_k_draw(per_head, top_k, temperature, gens)
+        c1 = codes[:, 0]
         keep = []
         for r, (b, s) in enumerate(zip(row_in.tolist(), row_s.tolist())):
             if int(c1[r]) == C:
