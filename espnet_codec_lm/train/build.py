@@ -81,7 +81,9 @@ def build_model(cfg: LMTrainConfig) -> ModelBundle:
 
     mcfg = config_from_dict(SpeechLMConfig, cfg.model, "model")
     model, tokenizer = build_speech_lm(mcfg)
-    model = model.float()
+    # fp32 master weights whatever model.dtype says (FSDP casts to bf16 for compute on GPU);
+    # cast_parameters keeps the RoPE buffers as they are
+    model = model.cast_parameters(torch.float32)
     return ModelBundle(
         model, tokenizer, model.layout, model.num_streams, model.config, dict(model.meta)
     )
