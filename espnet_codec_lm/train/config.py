@@ -74,10 +74,10 @@ class EvalConfig:
 
 @dataclass
 class DistConfig:
-    """How the model is spread over devices. ``auto`` picks FSDP2 when there is more than one
-    process or a GPU; bf16 mixed precision on GPU, fp32 on CPU."""
+    """How the model is spread over devices. ``fsdp: null`` (auto) picks FSDP2 when there is more
+    than one process or a GPU; ``precision: auto`` is bf16 mixed precision on GPU, fp32 on CPU."""
 
-    fsdp: Literal["auto", "on", "off"] = "auto"
+    fsdp: Optional[bool] = None
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     activation_checkpointing: bool = False
     backend: Literal["auto", "gloo", "nccl"] = "auto"

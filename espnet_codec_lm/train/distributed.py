@@ -58,9 +58,9 @@ def init_distributed(cfg: DistConfig) -> DistEnv:
     device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
-    fsdp = {"on": True, "off": False, "auto": world > 1 or cuda}[cfg.fsdp]
+    fsdp = cfg.fsdp if cfg.fsdp is not None else (world > 1 or cuda)
     if world > 1 and not fsdp:
-        raise ValueError("dist.fsdp=off with several processes: only FSDP2 is supported")
+        raise ValueError("dist.fsdp=false with several processes: only FSDP2 is supported")
     bf16 = {"bf16": True, "fp32": False, "auto": cuda}[cfg.precision]
     backend = None
     owns = False
