@@ -213,3 +213,14 @@ def test_recipe_config_loads(path):
     cfg = load_config(cls, path)
     assert yaml.safe_load(path.read_text())  # not empty
     assert cfg is not None
+
+
+def test_stage5_picks_the_tokenizer(tmp_path):
+    d = make_recipe_copy("librispeech", tmp_path / "ls" / "codec_lm1")
+    five = ["./codec_lm.sh", "--stage", "5", "--stop_stage", "5"]
+    res = run_sh([*five, "--cpt_mode", "none", "--init", str(tmp_path / "ckpt")], d)
+    assert res.returncode == 0 and "the tokenizer saved with" in res.stdout
+    res = run_sh([*five, "--base_llm", str(tmp_path / "qwen")], d)
+    assert res.returncode == 0 and "the base LLM's own tokenizer" in res.stdout
+    res = run_sh([*five, "--text_tokenizer", str(tmp_path / "nowhere")], d)
+    assert res.returncode == 1 and "nowhere: not found" in res.stdout

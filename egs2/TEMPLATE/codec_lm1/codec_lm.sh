@@ -36,7 +36,7 @@ codec_args=""           # stage 3: extra key=value overrides for codec_train
 codec_tag=""            # codec experiment name (default: the codec config's file name)
 n_q=3                   # stage 4: codebooks tokenised (the LM's L')
 base_llm=""             # local Hugging Face directory of the base text LLM (Qwen1.5-0.5B)
-text_tokenizer=""       # stage 5: "" = base_llm's own (bpe when no base_llm), bpe, or a dir
+text_tokenizer=""       # stage 5: base (base_llm's), bpe, checkpoint, or a dir; "" = the fitting one
 bpe_vocab_size=4000     # stage 5: size of a trained BPE tokenizer
 text_pools=""           # text-only CPT data: general text files (one sentence a line)
 mt_pools=""             # text-only CPT data: MT pair directories (text + text.<lang>)
@@ -200,10 +200,16 @@ codec_exp=${expdir}/codec_${codec_tag}
 [ -z "${codec_dir}" ] && codec_dir=${codec_exp}/codec
 # text tokenizer: the base LLM's unless a BPE is asked for (or there is no base LLM)
 if [ -z "${text_tokenizer}" ]; then
-  if [ -n "${base_llm}" ]; then text_tokenizer=base; else text_tokenizer=bpe; fi
+  if [ "${cpt_mode}" = none ] && [ "${init}" != none ] && [ "${init}" != text_llm ]; then
+    text_tokenizer=checkpoint # fine-tuning a checkpoint of ours: it carries its tokenizer
+  elif [ -n "${base_llm}" ]; then
+    text_tokenizer=base
+  else
+    text_tokenizer=bpe
+  fi
 fi
 case "${text_tokenizer}" in
-  base) tokenizer_dir="" ;;
+  base | checkpoint) tokenizer_dir="" ;;
   bpe) tokenizer_dir=${expdir}/text_tokenizer_bpe${bpe_vocab_size} ;;
   *) tokenizer_dir=${text_tokenizer} ;;
 esac
@@ -283,6 +289,8 @@ fi
 if stage_on 5 "text tokenizer (${text_tokenizer})"; then
   if [ "${text_tokenizer}" = base ]; then
     log "  the base LLM's own tokenizer (${base_llm}); nothing to train"
+  elif [ "${text_tokenizer}" = checkpoint ]; then
+    log "  the tokenizer saved with ${init}; nothing to train"
   elif [ "${text_tokenizer}" = bpe ]; then
     # BPE on the training transcripts, their translations and the text pools (plain lines)
     corpus=${expdir}/text_tokenizer_corpus.txt
