@@ -118,13 +118,24 @@ def _find_files(path: Path) -> tuple[Path, Path]:
 
 def load_state_dict(path: Path) -> dict:
     """Tensors only: safetensors, or ``torch.load(weights_only=True)``."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    import pickle
 
-        return load_file(str(path))
-    import torch
+    from safetensors import SafetensorError
 
-    sd = torch.load(str(path), map_location="cpu", weights_only=True)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        import torch
+
+        sd = torch.load(str(path), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, SafetensorError, RuntimeError, EOFError) as e:
+        # a pickle with code in it (refused, never run) or a torn file: one line, no traceback
+        lines = [ln for ln in str(e).splitlines() if "WeightsUnpickler error:" in ln]
+        why = lines[0].split("error:", 1)[1] if lines else (str(e).splitlines() or [""])[0]
+        why = why.split(". Please")[0].strip() or type(e).__name__
+        raise ValueError(f"{path}: cannot load model weights ({why})") from None
     if isinstance(sd, dict) and "model" in sd and isinstance(sd["model"], dict):
         sd = sd["model"]
     return sd
