@@ -86,9 +86,10 @@ def system_of(exp_dir: Path, exp_root: Path) -> str:
     while True:
         f = d / "system.yaml"
         if f.is_file():
-            name = _read_yaml(f).get("name")
+            meta = _read_yaml(f)
+            name = meta.get("name") or meta.get("system")  # lm_train writes 'system:'
             if not name:
-                raise ValueError(f"{f}: no 'name' key")
+                raise ValueError(f"{f}: no 'name' (or 'system') key")
             return str(name)
         if d == exp_root or d.parent == d or exp_root not in d.parents:
             return exp_dir.name
