@@ -26,7 +26,7 @@ Design (SPEC section 2; id ranges in :mod:`espnet_codec_lm.lm.vocab`):
   more than a bare ``Qwen2ForCausalLM`` step (bench/lm_step.py).
 * Packed rows: pass ``position_ids`` restarting at 0 for each example and no ``attention_mask``;
   transformers' masking utilities then build a block-diagonal causal mask (sdpa and eager), so
-  no attention crosses examples (test/lm/test_model.py checks packed == separate).
+  no attention crosses examples (test/lm/test_lm_model.py checks packed == separate).
 """
 
 from __future__ import annotations
