@@ -224,3 +224,15 @@ def test_stage5_picks_the_tokenizer(tmp_path):
     assert res.returncode == 0 and "the base LLM's own tokenizer" in res.stdout
     res = run_sh([*five, "--text_tokenizer", str(tmp_path / "nowhere")], d)
     assert res.returncode == 1 and "nowhere: not found" in res.stdout
+
+
+@pytest.mark.parametrize(
+    "recipe", sorted(p.parent.name for p in EGS.glob("*/codec_lm1") if p.parent.name != "TEMPLATE")
+)
+def test_run_sh_options_are_valid(recipe, tmp_path):
+    """Each run.sh passes only options codec_lm.sh knows, with db.sh variables defined (set -u):
+    with --stop_stage 0 it parses everything, derives its settings and runs no stage."""
+    d = make_recipe_copy(recipe, tmp_path / recipe / "codec_lm1")
+    res = run_sh(["./run.sh", "--stop_stage", "0"], d)
+    assert res.returncode == 0, res.stdout[-2000:]
+    assert "Finished stages" in res.stdout and "==== Stage" not in res.stdout

@@ -39,7 +39,7 @@ base_llm=""             # local Hugging Face directory of the base text LLM (Qwe
 text_tokenizer=""       # stage 5: base (base_llm's), bpe, checkpoint, or a dir; "" = the fitting one
 bpe_vocab_size=4000     # stage 5: size of a trained BPE tokenizer
 text_pools=""           # text-only CPT data: general text files (one sentence a line)
-mt_pools=""             # text-only CPT data: MT pair directories (text + text.<lang>)
+mt_pools=""             # text-only CPT data: MT pairs (<name>.en-zh.tsv, or dirs: text + text.<lang>)
 lm_config=conf/lm/cpt_speech_text_qwen1.5_0.5b.yaml  # stage 6: CPT config (LMTrainConfig)
 cpt_sets=""             # CPT speech sets (default: the training set)
 sft_config="conf/lm/sft_{task}_qwen1.5_0.5b.yaml"  # stage 7: SFT config, {task} substituted

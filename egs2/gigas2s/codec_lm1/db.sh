@@ -17,7 +17,7 @@ WENETSPEECH=${WENETSPEECH:-}    # WenetSpeech release (WenetSpeech.json + audio/
 MLS_ENGLISH=${MLS_ENGLISH:-}    # mls_english/ (train/ dev/ test/ with transcripts.txt)
 TEDLIUM3=${TEDLIUM3:-}          # TEDLIUM_release-3/
 TEXT_POOLS=${TEXT_POOLS:-}      # text-only CPT data: files of one sentence a line (space-separated)
-MT_POOLS=${MT_POOLS:-}          # MT pairs: data dirs with text + text.<lang> (space-separated)
+MT_POOLS=${MT_POOLS:-}          # MT pairs: <name>.<src>-<tgt>.tsv files or dirs with text + text.<lang>
 
 # ---- models (local directories)
 BASE_LLM=${BASE_LLM:-}          # Hugging Face directory of the base LLM (Qwen1.5-0.5B)

@@ -14,6 +14,7 @@ codec_dir=""
   --codec_config conf/codec/debug.yaml --codec_dir "${codec_dir}" \
   --text_tokenizer bpe --bpe_vocab_size 2000 \
   --text_pools "data/text_pool/general.en data/text_pool/general.zh" \
+  --mt_pools "data/text_pool/mt.en-zh.tsv" \
   --lm_config conf/lm/cpt_debug.yaml \
   --sft_config "conf/lm/sft_{task}_debug.yaml" \
   --decode_config "conf/decode/{task}.yaml" \
