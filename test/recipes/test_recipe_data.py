@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EGS, make_recipe_copy, run_sh
+from recipe_helpers import EGS, make_recipe_copy, run_sh
 
 from espnet_codec_lm.data.data_dir import read_data_dir
 from espnet_codec_lm.data.validate import validate_data_dir

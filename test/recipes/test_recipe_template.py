@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EGS, REPO, TEMPLATE, make_recipe_copy, run_sh
+from recipe_helpers import EGS, REPO, TEMPLATE, make_recipe_copy, run_sh
 
 from espnet_codec_lm.data.espeak import espeak_available
 from espnet_codec_lm.data.validate import validate_data_dir
