@@ -14,7 +14,7 @@ Points (``name`` -> where the child dies):
 ``ckpt_optimizer``   while writing a checkpoint: model weights written, optimiser not yet
 ``ckpt_latest``      after the checkpoint directory is renamed into place, before ``latest``
 ``decode_write``     (lm_decode) when the N-th utterance's speech outputs are being written
-``tokenize_write``   (codec_tokenize) when the N-th utterance is written to an ark
+``tokenize_torn``    (codec_tokenize) half-way through writing the N-th utterance's ark entry
 """
 
 from __future__ import annotations
@@ -89,16 +89,25 @@ def _patch(point: str, nth: int) -> None:
             return orig_d(self, *a, **k)
 
         DecodeDir.write_speech = write_speech
-    elif point == "tokenize_write":
+    elif point == "tokenize_torn":
+        import io
+
         import kaldiio
 
-        orig_ark = kaldiio.WriteHelper.__call__
+        orig_ark = kaldiio.save_ark
 
-        def call(self, key, value):
-            hit()
-            return orig_ark(self, key, value)
+        def save_ark(f, data, *a, **k):
+            count[0] += 1
+            if count[0] == nth and hasattr(f, "fileno"):  # a torn entry, then death
+                buf = io.BytesIO()
+                orig_ark(buf, data, *a, **k)
+                f.write(buf.getvalue()[: len(buf.getvalue()) // 2])
+                f.flush()
+                os.fsync(f.fileno())
+                _die()
+            return orig_ark(f, data, *a, **k)
 
-        kaldiio.WriteHelper.__call__ = call
+        kaldiio.save_ark = save_ark
     elif point != "none":
         raise ValueError(f"unknown fault point {point!r}")
 

@@ -144,3 +144,28 @@ def test_lm_train_resume_from_pickle_optimizer_state(tmp_path, tiny_base):
     res = call_main("lm_train", "--config", cfg, "--exp_dir", exp)
     assert_one_line_error(res, str(step))
     assert not marker.exists()
+
+
+def test_no_loader_in_the_package_unpickles_freely():
+    """A guard for code added later: every ``torch.load`` in the package passes
+    ``weights_only=True``, and nothing calls ``pickle.load(s)`` or ``allow_pickle=True``."""
+    import ast
+    from pathlib import Path
+
+    import espnet_codec_lm
+
+    bad = []
+    for py in sorted(Path(espnet_codec_lm.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(py.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = ast.unparse(node.func)
+            kw = {k.arg: ast.unparse(k.value) for k in node.keywords}
+            where = f"{py.name}:{node.lineno}"
+            if name.endswith("torch.load") and kw.get("weights_only") != "True":
+                bad.append(f"{where} torch.load without weights_only=True")
+            if name in ("pickle.load", "pickle.loads", "joblib.load", "dill.load"):
+                bad.append(f"{where} {name}")
+            if kw.get("allow_pickle") == "True":
+                bad.append(f"{where} allow_pickle=True")
+    assert not bad, bad
