@@ -192,8 +192,10 @@ if [ -z "${system}" ]; then
     none:*) system="" ;;  # SFT from a checkpoint: the checkpoint's own system.yaml names it
   esac
 fi
-if [ -z "${tag}" ]; then
-  tag=$(echo "${system:-from_$(basename "${init}")}" | tr 'A-Z &' 'a-z__' | tr -s _)
+if [ -z "${tag}" ]; then # from the system name, else from the checkpoint's experiment
+  init_name=$(basename "${init}")
+  [ "${init_name}" = model ] && init_name=$(basename "$(dirname "${init}")")
+  tag=$(echo "${system:-from_${init_name}}" | tr 'A-Z &' 'a-z__' | tr -s _)
 fi
 [ -z "${codec_tag}" ] && codec_tag=$(basename "${codec_config}" .yaml)
 codec_exp=${expdir}/codec_${codec_tag}
@@ -225,6 +227,8 @@ model_args() { # model_args INIT: the model.* overrides of an LM run starting fr
   fi
   echo "model.num_streams=${n_q}"
 }
+log "system: ${system:-that of the checkpoint}; tag ${tag}; codec ${codec_dir};" \
+  "text tokenizer ${text_tokenizer}${tokenizer_dir:+ (${tokenizer_dir})}; SFT from ${sft_init}"
 read -r -a lm_extra <<< "${lm_args}"
 read -r -a decode_extra <<< "${decode_args}"
 read -r -a codec_extra <<< "${codec_args}"
