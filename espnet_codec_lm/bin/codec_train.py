@@ -50,7 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         from espnet_codec_lm.config import load_config
 
         cfg = load_config(CodecTrainConfig, args.config, args.overrides)
-        train(cfg, args.exp_dir, resume=not args.no_resume)
+        import shlex
+
+        command = "python -m espnet_codec_lm.bin.codec_train " + shlex.join(
+            sys.argv[1:] if argv is None else argv
+        )
+        train(cfg, args.exp_dir, resume=not args.no_resume, command=command)
     except (ValueError, FileNotFoundError) as e:
         log.error("%s", e)
         return 1

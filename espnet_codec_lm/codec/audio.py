@@ -55,9 +55,19 @@ def load_audio(
         else:
             import soundfile as sf
 
+            from espnet_codec_lm.data.audio import wav_truncation
+
+            # libsndfile silently returns the frames a cut-off WAV still holds
+            why = (
+                wav_truncation(Path(value).read_bytes()) if value.lower().endswith(".wav") else None
+            )
+            if why is not None:
+                raise ValueError(why)
             wav, rate = sf.read(value, dtype="float32", always_2d=False)
     except Exception as e:  # any reader failure becomes one line naming the utterance
         raise DataDirError(f"utterance '{utt}': cannot read audio '{value}': {e}") from None
+    if not np.isfinite(wav).all():  # NaN audio would train the codec to NaN silently
+        raise DataDirError(f"utterance '{utt}': audio contains NaN or Inf samples ('{value}')")
     if rate != sample_rate:
         raise DataDirError(
             f"utterance '{utt}': sample rate {rate} Hz, expected {sample_rate} Hz ('{value}')"

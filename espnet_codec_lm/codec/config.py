@@ -50,11 +50,16 @@ class DecoderConfig:
 
 @dataclass
 class QuantizerConfig:
-    """Residual VQ with factorised, L2-normalised low-dimensional codes (DAC) updated by EMA."""
+    """Residual VQ with EMA codebooks, k-means initialisation and dead-code replacement.
 
+    ``euclidean``: codes in the latent space (SoundStream / EnCodec); ``factorized``: DAC's
+    L2-normalised codes in a ``codebook_dim``-dimensional projection of each residual.
+    """
+
+    kind: Literal["euclidean", "factorized"] = "euclidean"
     num_codebooks: int = 8
     codebook_size: int = 1024
-    codebook_dim: int = 8  # codes live on the unit sphere of this many dimensions
+    codebook_dim: int = 8  # factorized: codes live on the unit sphere of this many dimensions
     ema_decay: float = 0.99
     kmeans_iters: int = 10  # k-means initialisation of each codebook on the first batch
     # replace a code not chosen in the last this-many frames quantised by its codebook

@@ -29,27 +29,35 @@ from torch import nn
 from espnet_codec_lm.codec.config import QuantizerConfig
 
 
-def _kmeans(x: torch.Tensor, k: int, iters: int, gen: torch.Generator | None) -> torch.Tensor:
-    """Spherical k-means of unit vectors ``x [N, d]`` into ``k`` centres (sampled with
-    replacement plus jitter when there are fewer vectors than centres)."""
+def _kmeans(
+    x: torch.Tensor, k: int, iters: int, gen: torch.Generator | None, spherical: bool
+) -> torch.Tensor:
+    """k-means of ``x [N, d]`` into ``k`` centres (cosine when ``spherical``: unit vectors);
+    with fewer vectors than centres they are sampled with replacement plus jitter."""
     n = x.shape[0]
-    idx = (
-        torch.randint(0, n, (k,), generator=gen) if n < k else torch.randperm(n, generator=gen)[:k]
-    )
+    if n < k:
+        idx = torch.randint(0, n, (k,), generator=gen)
+    else:
+        idx = torch.randperm(n, generator=gen)[:k]
     centres = x[idx].clone()
     if n < k:
-        centres = F.normalize(centres + 0.05 * torch.randn(centres.shape, generator=gen), dim=-1)
+        centres = centres + 0.05 * x.std() * torch.randn(centres.shape, generator=gen)
     for _ in range(iters):
-        assign = (x @ centres.t()).argmax(-1)
+        if spherical:
+            assign = (x @ F.normalize(centres, dim=-1).t()).argmax(-1)
+        else:
+            assign = torch.cdist(x, centres).argmin(-1)
         sums = torch.zeros_like(centres).index_add_(0, assign, x)
         counts = torch.bincount(assign, minlength=k)
         moved = counts > 0
-        centres[moved] = F.normalize(sums[moved], dim=-1)
-    return centres
+        centres[moved] = sums[moved] / counts[moved, None]
+    return F.normalize(centres, dim=-1) if spherical else centres
 
 
 class FactorizedCodebook(nn.Module):
     """One RVQ stage: project to ``codebook_dim``, L2-normalise, nearest code, project back."""
+
+    spherical = True
 
     def __init__(self, dim: int, cfg: QuantizerConfig) -> None:
         super().__init__()
@@ -78,7 +86,11 @@ class FactorizedCodebook(nn.Module):
 
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
         """``codes [B, T]`` -> contribution to the latent ``[B, D, T]``."""
-        return self.out_proj(F.embedding(codes, self.embed).transpose(1, 2))
+        return self.out(F.embedding(codes, self.embed))
+
+    def out(self, q: torch.Tensor) -> torch.Tensor:
+        """Code vectors ``[B, T, d]`` -> contribution to the latent ``[B, D, T]``."""
+        return self.out_proj(q.transpose(1, 2))
 
     @torch.no_grad()
     def update(self, e: torch.Tensor, codes: torch.Tensor, gen: torch.Generator | None) -> None:
@@ -88,9 +100,9 @@ class FactorizedCodebook(nn.Module):
         if n == 0:
             return
         if not bool(self.initialized):
-            centres = _kmeans(e, self.size, self.kmeans_iters, gen)
+            centres = _kmeans(e, self.size, self.kmeans_iters, gen, self.spherical)
             self.embed.copy_(centres)
-            self.embed_sum.copy_(centres)
+            self.embed_sum.copy_(centres * (n / self.size))
             self.cluster_size.fill_(n / self.size)
             self.initialized.fill_(True)
             self.frames_seen.fill_(n)
@@ -100,7 +112,7 @@ class FactorizedCodebook(nn.Module):
         sums = torch.zeros_like(self.embed).index_add_(0, codes, e)
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
-        self.embed.copy_(F.normalize(self.embed_sum, dim=-1))
+        self.embed.copy_(self._centres())
         self.frames_seen += n
         self.last_used[counts > 0] = self.frames_seen
         dead = (self.frames_seen - self.last_used) > self.dead_frames
@@ -108,12 +120,55 @@ class FactorizedCodebook(nn.Module):
         if n_dead:
             pick = torch.randint(0, n, (n_dead,), generator=gen)
             noise = 0.01 * torch.randn(n_dead, e.shape[1], generator=gen)
-            new = F.normalize(e[pick] + noise, dim=-1)
+            new = e[pick] + noise * (1.0 if self.spherical else float(e.std()))
+            new = F.normalize(new, dim=-1) if self.spherical else new
             mean = self.cluster_size.mean()
             self.embed[dead] = new
-            self.embed_sum[dead] = new * mean
             self.cluster_size[dead] = mean
+            self.embed_sum[dead] = new * mean
             self.last_used[dead] = self.frames_seen
+
+    def _centres(self) -> torch.Tensor:
+        return F.normalize(self.embed_sum, dim=-1)
+
+
+class EuclideanCodebook(FactorizedCodebook):
+    """One RVQ stage in the latent space itself (SoundStream / EnCodec): nearest code by
+    Euclidean distance, codes are EMA means; each stage really removes part of the residual."""
+
+    spherical = False
+
+    def __init__(self, dim: int, cfg: QuantizerConfig) -> None:
+        nn.Module.__init__(self)
+        self.size = cfg.codebook_size
+        self.decay = cfg.ema_decay
+        self.kmeans_iters = cfg.kmeans_iters
+        self.dead_frames = cfg.dead_code_frames
+        embed = torch.randn(cfg.codebook_size, dim)
+        self.register_buffer("embed", embed)
+        self.register_buffer("embed_sum", embed.clone())
+        self.register_buffer("cluster_size", torch.ones(cfg.codebook_size))
+        self.register_buffer("initialized", torch.tensor(False))
+        self.register_buffer("frames_seen", torch.tensor(0, dtype=torch.long))
+        self.register_buffer("last_used", torch.zeros(cfg.codebook_size, dtype=torch.long))
+
+    def project(self, residual: torch.Tensor) -> torch.Tensor:
+        return residual.transpose(1, 2)
+
+    def nearest(self, e: torch.Tensor) -> torch.Tensor:
+        # argmin ||e - c||^2 = argmax (2 e.c - ||c||^2)
+        return (2 * e @ self.embed.t() - self.embed.square().sum(-1)).argmax(-1)
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        return F.embedding(codes, self.embed).transpose(1, 2)
+
+    def out(self, q: torch.Tensor) -> torch.Tensor:
+        return q.transpose(1, 2)
+
+    def _centres(self) -> torch.Tensor:
+        n = self.cluster_size.sum()
+        smoothed = (self.cluster_size + 1e-5) / (n + self.size * 1e-5) * n  # Laplace smoothing
+        return self.embed_sum / smoothed[:, None]
 
 
 class ResidualVQ(nn.Module):
@@ -122,9 +177,8 @@ class ResidualVQ(nn.Module):
     def __init__(self, dim: int, cfg: QuantizerConfig, frame_rate: float) -> None:
         super().__init__()
         self.cfg = cfg
-        self.codebooks = nn.ModuleList(
-            [FactorizedCodebook(dim, cfg) for _ in range(cfg.num_codebooks)]
-        )
+        cls = EuclideanCodebook if cfg.kind == "euclidean" else FactorizedCodebook
+        self.codebooks = nn.ModuleList([cls(dim, cfg) for _ in range(cfg.num_codebooks)])
         bits = math.log2(cfg.codebook_size)
         self.dropout_nq = sorted(
             {self.n_q_for_bandwidth(b, frame_rate, bits) for b in cfg.bandwidths}
@@ -164,12 +218,15 @@ class ResidualVQ(nn.Module):
             q = F.embedding(idx, cb.embed)
             if self.training:
                 sel = active[:, None].expand_as(idx)
-                commit = commit + ((e - q).pow(2).sum(-1)[sel]).mean() if sel.any() else commit
+                if sel.any():
+                    commit = commit + (e - q).pow(2).mean(-1)[sel].mean()
                 cb.update(e.detach()[sel], idx[sel], self.gen)
             q_st = e + (q - e).detach()  # straight-through: decoder grads reach the encoder
-            contrib = cb.out_proj(q_st.transpose(1, 2)) * active[:, None, None].to(z.dtype)
+            contrib = cb.out(q_st) * active[:, None, None].to(z.dtype)
             z_q = z_q + contrib
-            residual = residual - contrib
+            # Euclidean RVQ (EnCodec): the next stage quantises what this one left, and the
+            # encoder's gradient flows once per stage through the straight-through estimator
+            residual = residual - (contrib.detach() if not cb.spherical else contrib)
             codes.append(idx)
         return z_q, torch.stack(codes, 1), commit
 

@@ -38,7 +38,7 @@ from espnet_codec_lm.codec.losses import (
 )
 from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
 from espnet_codec_lm.config import dump_config
-from espnet_codec_lm.utils.fileio import atomic_path
+from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text
 
 log = logging.getLogger("codec_train")
 
@@ -165,6 +165,12 @@ class CodecTrainer:
         with atomic_path(self.exp_dir / "checkpoint.pt") as tmp:
             torch.save(self.state_dict(sampler), tmp)
         save_codec(self.model, self.exp_dir / "codec")
+        atomic_write_text(
+            self.exp_dir / "codec" / "train_state.json",
+            json.dumps(
+                {"step": self.step, "saved": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+            ),
+        )
         snaps = self.exp_dir / "snapshots"
         snaps.mkdir(exist_ok=True)
         weights = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
@@ -213,8 +219,18 @@ class CodecTrainer:
         return out
 
 
+PLOT_PANELS = {
+    "mel loss": ("mel", "stft"),
+    "GAN losses": ("g_loss", "d_loss", "adv", "feat"),
+    "commitment": ("commit",),
+    "validation mel (codebooks)": ("valid_mel_",),
+    "fraction of codes used": ("used_cb",),
+    "codebook perplexity": ("ppl_cb",),
+}
+
+
 def plot_losses(log_path: Path, png_path: Path) -> None:
-    """Plot every scalar of ``train_log.jsonl`` against the step (one panel each)."""
+    """Six panels of ``train_log.jsonl`` against the step (losses, validation, codebook use)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -228,28 +244,72 @@ def plot_losses(log_path: Path, png_path: Path) -> None:
     if not rows:
         return
     steps = sorted(rows)
-    keys = [
-        k
-        for k in rows[steps[-1]]
-        if k not in ("step", "time") and isinstance(rows[steps[-1]][k], (int, float))
-    ]
-    cols = 4
-    nrows = max(1, -(-len(keys) // cols))
-    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 2.6 * nrows), squeeze=False)
-    for ax, k in zip(axes.flat, keys):
-        xs = [s for s in steps if k in rows[s]]
-        ax.plot(xs, [rows[s][k] for s in xs])
-        ax.set_title(k, fontsize=9)
+    keys = sorted({k for r in rows.values() for k in r})
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6))
+    for ax, (title, prefixes) in zip(axes.flat, PLOT_PANELS.items()):
+        for k in keys:
+            if (
+                k in prefixes
+                or any(k.startswith(p) and p.endswith("_") for p in prefixes)
+                or (any(p.endswith("cb") and k.startswith(p) for p in prefixes))
+            ):
+                xs = [s for s in steps if k in rows[s]]
+                ax.plot(xs, [rows[s][k] for s in xs], label=k, lw=1)
+        ax.set_title(title, fontsize=9)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(keys) :]:
-        ax.axis("off")
-    fig.tight_layout()
+        if ax.lines and len(ax.lines) <= 8:
+            ax.legend(fontsize=6)
+    fig.subplots_adjust(hspace=0.35, wspace=0.25, left=0.05, right=0.98, top=0.94, bottom=0.06)
     with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
+        fig.savefig(tmp, dpi=70, format="png")
     plt.close(fig)
 
 
-def train(cfg: CodecTrainConfig, exp_dir: str | Path, resume: bool = True) -> CodecTrainer:
+def git_commit() -> str:
+    """The toolkit's git commit (``+dirty`` when the codec code has uncommitted changes)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "espnet_codec_lm/codec"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def record_start(exp_dir: Path, step: int, command: str | None) -> None:
+    """Append this (re)start to ``run_info.yaml``: command, commit, step, time."""
+    import yaml
+
+    from espnet_codec_lm.utils.fileio import atomic_write_text
+
+    path = exp_dir / "run_info.yaml"
+    runs = yaml.safe_load(path.read_text()) if path.is_file() else None
+    runs = runs or []
+    runs.append(
+        {
+            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "from_step": step,
+            "command": command or "",
+            "git_commit": git_commit(),
+        }
+    )
+    atomic_write_text(path, yaml.safe_dump(runs, sort_keys=False))
+
+
+def train(
+    cfg: CodecTrainConfig, exp_dir: str | Path, resume: bool = True, command: str | None = None
+) -> CodecTrainer:
     """Train until ``cfg.max_steps``, resuming from ``exp_dir/checkpoint.pt`` when present."""
     from espnet_codec_lm.codec.audio import iter_audio
     from espnet_codec_lm.utils.progress import progress
@@ -275,6 +335,7 @@ def train(cfg: CodecTrainConfig, exp_dir: str | Path, resume: bool = True) -> Co
         trainer.load(ckpt, sampler)
         log.info("resumed from %s at step %d", ckpt, trainer.step)
     dump_config(cfg, exp_dir / "config.yaml")  # the effective config of the latest (re)start
+    record_start(exp_dir, trainer.step, command)
     n_params = sum(p.numel() for p in trainer.model.parameters())
     log.info("generator: %.2fM parameters", n_params / 1e6)
     from torch.utils.tensorboard import SummaryWriter

@@ -1,0 +1,58 @@
+"""Encode a data directory into codec codes: ``<out_dir>/codes.{ark,scp}`` (kaldiio).
+
+Each utterance is stored as an integer array ``[T, n_q]`` (frames x codebooks; int16 for
+codebooks of up to 32,768 codes, else int32), ``n_q`` = 3 by default (the LM's L'). ``--nj``
+shards the work over processes; an interrupted run resumes where it stopped when rerun, and a
+finished one (``codes.scp`` present) is skipped.
+
+Usage:
+    python -m espnet_codec_lm.bin.codec_tokenize \
+        --codec_dir egs2/mini_bilingual/codec_lm1/pretrained/codec \
+        --data data/train --out_dir dump/codes/train --nj 2
+    # S2ST target speech of the same data dir
+    python -m espnet_codec_lm.bin.codec_tokenize --codec_dir exp/codec_debug/codec \
+        --data data/train --scp_name wav_tgt.scp --name codes_tgt --out_dir dump/codes/train
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Command-line flags of ``codec_tokenize``."""
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--codec_dir", required=True, help="dir with config.yaml + model.safetensors")
+    p.add_argument("--data", required=True, help="Kaldi data dir (or a wav.scp file)")
+    p.add_argument("--out_dir", required=True, help="where <name>.{ark,scp} are written")
+    p.add_argument("--n_q", type=int, default=3, help="codebooks (streams) to keep")
+    p.add_argument("--nj", type=int, default=1, help="parallel processes")
+    p.add_argument("--name", default="codes", help="output base name (codes_tgt for S2ST)")
+    p.add_argument("--scp_name", default="wav.scp", help="audio list inside --data")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = get_parser().parse_args(argv)
+    from espnet_codec_lm.utils.logging import setup_logging
+
+    log = setup_logging("codec_tokenize")
+    try:
+        from espnet_codec_lm.codec.tokenize import tokenize
+
+        scp = tokenize(
+            args.codec_dir, args.data, args.out_dir, args.n_q, args.nj, args.name, args.scp_name
+        )
+        log.info("wrote %s", scp)
+    except (ValueError, FileNotFoundError) as e:
+        log.error("%s", e)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
