@@ -8,6 +8,13 @@
   ``codebook_size`` outputs (lm/model.py), so the restriction holds by construction and local
   index ``i`` means vocabulary id ``codebook_offset(k) + i``.
 
+The main head is restricted the same way, by construction: the decoder multiplies the hidden
+state only with the rows of the legal ids (two contiguous slices of the head's weight: the
+content range and the end token), giving *local* logits ``[R, n + 1]`` whose last column is the
+end token. Illegal ids therefore cannot be emitted, and a step skips most of the head: for a
+speech target 1,025 of 155,012 rows at paper scale. A softmax over the legal columns equals the
+softmax of the full logits with illegal ids masked to ``-inf``.
+
 The end token can be forbidden (``allow_end=False``) to enforce a minimum length.
 """
 
@@ -19,47 +26,46 @@ from espnet_codec_lm.lm.vocab import VocabLayout
 
 
 class HeadConstraints:
-    """Additive logit masks (0 = legal, -inf = illegal) for the main head, cached per device."""
+    """Legal rows of the main head per target modality, and local <-> vocabulary ids."""
 
     def __init__(self, layout: VocabLayout) -> None:
         self.layout = layout
-        self._cache: dict[tuple, torch.Tensor] = {}
 
-    def legal_ids(self, modality: str, allow_end: bool = True) -> torch.Tensor:
-        """Boolean ``[V]``: ids the main head may emit for a ``modality`` target."""
+    def ranges(self, modality: str) -> list[tuple[int, int]]:
+        """``[(content_lo, content_hi), (end, end + 1)]``: the legal rows, in local order."""
         lay = self.layout
-        legal = torch.zeros(lay.size, dtype=torch.bool)
         if modality == "text":
-            legal[: lay.text_vocab_size] = True
-            end = lay.text_end
-        elif modality == "speech":
-            lo, hi = lay.codebook_range(0)
-            legal[lo:hi] = True
-            end = lay.speech_end
-        else:
-            raise ValueError(f"unknown target modality {modality!r}")
-        legal[end] = allow_end
-        return legal
+            return [(0, lay.text_vocab_size), (lay.text_end, lay.text_end + 1)]
+        if modality == "speech":
+            return [lay.codebook_range(0), (lay.speech_end, lay.speech_end + 1)]
+        raise ValueError(f"unknown target modality {modality!r}")
 
-    def mask(self, modality: str, allow_end: bool = True, device=None) -> torch.Tensor:
-        """Float ``[V]``: 0 where legal, ``-inf`` elsewhere."""
-        key = (modality, allow_end, str(device))
-        if key not in self._cache:
-            m = torch.full((self.layout.size,), float("-inf"))
-            m[self.legal_ids(modality, allow_end)] = 0.0
-            self._cache[key] = m.to(device) if device is not None else m
-        return self._cache[key]
+    def end_index(self, modality: str) -> int:
+        """Local index of the end token (the last column of the local logits)."""
+        lo, hi = self.ranges(modality)[0]
+        return hi - lo
 
     def end_token(self, modality: str) -> int:
         return self.layout.text_end if modality == "text" else self.layout.speech_end
 
-    def apply(self, logits: torch.Tensor, modality: str, allow_end: bool | torch.Tensor = True):
-        """``logits [R, V]`` + mask. ``allow_end`` may be a per-row boolean ``[R]``."""
-        if isinstance(allow_end, torch.Tensor):
-            out = logits + self.mask(modality, True, logits.device)
-            end = self.end_token(modality)
-            out[:, end] = torch.where(
-                allow_end.to(logits.device), out[:, end], torch.full_like(out[:, end], -torch.inf)
-            )
-            return out
-        return logits + self.mask(modality, bool(allow_end), logits.device)
+    def to_ids(self, local: torch.Tensor, modality: str) -> torch.Tensor:
+        """Local indices -> vocabulary ids."""
+        lo = self.ranges(modality)[0][0]
+        end = self.end_index(modality)
+        return torch.where(local == end, self.end_token(modality), local + lo)
+
+    def legal_ids(self, modality: str, allow_end: bool = True) -> torch.Tensor:
+        """Boolean ``[V]``: vocabulary ids the main head may emit for a ``modality`` target."""
+        legal = torch.zeros(self.layout.size, dtype=torch.bool)
+        (lo, hi), (end, _) = self.ranges(modality)
+        legal[lo:hi] = True
+        legal[end] = allow_end
+        return legal
+
+    def apply(self, local_logits: torch.Tensor, modality: str, allow_end: bool) -> torch.Tensor:
+        """Local logits ``[R, n + 1]`` with the end column set to ``-inf`` unless allowed."""
+        if allow_end:
+            return local_logits
+        out = local_logits.clone()
+        out[:, self.end_index(modality)] = float("-inf")
+        return out

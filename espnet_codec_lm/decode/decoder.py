@@ -65,8 +65,9 @@ class Decoder:
         bs = self.cfg.batch_size
         return [order[i : i + bs] for i in range(0, len(order), bs)]
 
-    def _stepper(self) -> Stepper:
-        return Stepper(self.model, self.cfg.use_cache, self.cfg.padding_side)
+    def _stepper(self, modality: str) -> Stepper:
+        ranges = self.constraints.ranges(modality)
+        return Stepper(self.model, self.cfg.use_cache, self.cfg.padding_side, ranges)
 
     @staticmethod
     def _keys(n: int, keys: Sequence[str] | None) -> list[str]:
@@ -87,9 +88,9 @@ class Decoder:
         for batch in self._batches([len(t) for t in tensors]):
             ps, ms = [tensors[i] for i in batch], [max_lens[i] for i in batch]
             if tcfg.method == "greedy":
-                hyps = greedy_search(self._stepper(), ps, ms, self.constraints, tcfg.min_len)
+                hyps = greedy_search(self._stepper("text"), ps, ms, self.constraints, tcfg.min_len)
             else:
-                hyps = beam_search(self._stepper(), ps, ms, self.constraints, tcfg)
+                hyps = beam_search(self._stepper("text"), ps, ms, self.constraints, tcfg)
             yield list(zip(batch, hyps))
 
     def decode_text(
@@ -120,7 +121,7 @@ class Decoder:
                     for i in batch
                 ]
             hyps = sample_speech(
-                self._stepper(),
+                self._stepper("speech"),
                 [tensors[i] for i in batch],
                 [max_lens[i] for i in batch],
                 self.constraints,

@@ -78,9 +78,7 @@ def sample_speech(
     greedy: argmax on every head). Returns ``[input][sample]``."""
     lay = cons.layout
     L, C = lay.num_streams, lay.codebook_size
-    cb1_lo, cb1_hi = lay.codebook_range(0)
-    # main-head columns a speech target may use: codebook 1 (local 0..C-1), then the end (C)
-    cols = torch.cat([torch.arange(cb1_lo, cb1_hi), torch.tensor([lay.speech_end])])
+    # ``stepper`` computes the main head on codebook 1 (local 0..C-1) and the end (local C)
     offsets = torch.tensor([lay.codebook_offset(k) for k in range(L)])
     B, N = len(prefixes), num_samples
     heads = stepper.prefill(prefixes)
@@ -98,10 +96,9 @@ def sample_speech(
         ]
     frames: list[list[list[np.ndarray]]] = [[[] for _ in range(N)] for _ in range(B)]
     finished = [[False] * N for _ in range(B)]
-    cols = cols.to(dev)
     t = 0
     while True:
-        sub = cons.apply(main, "speech", t >= min_len).index_select(1, cols)  # [R, C + 1]
+        sub = cons.apply(main, "speech", t >= min_len)  # [R, C + 1]
         per_head = [sub] + ([] if extra is None else list(extra.unbind(1)))
         if gens is None:
             codes = torch.stack([h.argmax(-1) for h in per_head], dim=1).cpu()  # [R, L]

@@ -20,14 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from espnet_codec_lm.lm.vocab import STREAM_PAD
 
 
 @dataclass
 class HeadLogits:
-    """Logits of the last position of every row: main head ``[R, V]`` (extended vocabulary) and
-    parallel heads ``[R, L'-1, codebook_size]`` (None when ``L' = 1``)."""
+    """Logits of the last position of every row: main head ``[R, V]`` (extended vocabulary; with
+    ``head_ranges`` only those rows, concatenated: ``[R, sum of range sizes]``) and parallel heads
+    ``[R, L'-1, codebook_size]`` (None when ``L' = 1``)."""
 
     main: torch.Tensor
     extra: torch.Tensor | None
@@ -36,10 +38,19 @@ class HeadLogits:
 class Stepper:
     """Feeds prefixes, then one position per row per step; see the module docstring."""
 
-    def __init__(self, model, use_cache: bool = True, padding_side: str = "left") -> None:
+    def __init__(
+        self,
+        model,
+        use_cache: bool = True,
+        padding_side: str = "left",
+        head_ranges: list[tuple[int, int]] | None = None,
+    ) -> None:
+        """``head_ranges``: compute the main head only for these row ranges of its weight
+        (the legal ids of the target, :class:`HeadConstraints`); None = every row."""
         if padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be left or right, got {padding_side!r}")
         self.model = model
+        self.head_ranges = head_ranges
         self.use_cache = use_cache
         self.padding_side = padding_side
         self.num_streams = model.num_streams
@@ -54,7 +65,18 @@ class Stepper:
         return 0 if self.mask is None else int(self.mask.shape[0])
 
     def _heads(self, hidden: torch.Tensor) -> HeadLogits:
-        main = self.model.lm.lm_head(hidden).float()
+        head = self.model.lm.lm_head
+        if self.head_ranges is None:
+            main = head(hidden).float()
+        else:  # row slices of the weight are views: no copy, and only those rows are read
+            w, b = head.weight, head.bias
+            main = torch.cat(
+                [
+                    F.linear(hidden, w[lo:hi], None if b is None else b[lo:hi])
+                    for lo, hi in self.head_ranges
+                ],
+                dim=-1,
+            ).float()
         extra = self.model.extra_logits(hidden)
         return HeadLogits(main, None if extra is None else extra.float())
 

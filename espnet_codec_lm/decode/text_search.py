@@ -52,8 +52,9 @@ def greedy_search(
     cons: HeadConstraints,
     min_len: int = 0,
 ) -> list[TextHyp]:
-    """Argmax decoding of every prefix (one row each)."""
-    end = cons.layout.text_end
+    """Argmax decoding of every prefix (one row each). ``stepper`` computes the main head on the
+    legal text rows (``cons.ranges("text")``): local index = token id, the last one the end."""
+    end = cons.end_index("text")
     logits = stepper.prefill(prefixes).main
     B = len(prefixes)
     rows = torch.arange(B)  # input of each running row
@@ -78,7 +79,9 @@ def greedy_search(
         keep_t = torch.tensor(keep)
         stepper.select(keep_t)
         rows = rows[keep_t]
-        logits = stepper.step(_feed(tok.cpu()[keep_t], stepper.num_streams)).main
+        logits = stepper.step(
+            _feed(cons.to_ids(tok.cpu()[keep_t], "text"), stepper.num_streams)
+        ).main
         t += 1
     return [TextHyp(ids[b], logp[b], logp[b], done[b], [(ids[b], logp[b])]) for b in range(B)]
 
@@ -91,7 +94,7 @@ def beam_search(
     cfg: TextSearchConfig,
 ) -> list[TextHyp]:
     """Beam search of every prefix (``cfg.beam_size`` rows each); see the module docstring."""
-    K, alpha, end = cfg.beam_size, cfg.length_penalty, cons.layout.text_end
+    K, alpha, end = cfg.beam_size, cfg.length_penalty, cons.end_index("text")
     B = len(prefixes)
     logits = stepper.prefill(prefixes).main
     expand = torch.arange(B).repeat_interleave(K)
@@ -148,7 +151,7 @@ def beam_search(
         scores = scores[keep_t]
         feed = token[keep_t].view(-1).masked_fill(~alive[keep_t].view(-1), end)
         active = [active[j] for j in keep]
-        logits = stepper.step(_feed(feed, stepper.num_streams)).main
+        logits = stepper.step(_feed(cons.to_ids(feed, "text"), stepper.num_streams)).main
         t += 1
     out = []
     for b in range(B):

@@ -62,7 +62,9 @@ def test_other_rates_are_resampled(api, wav):
     codes_44k = api.encode(at_44k, 44100)
     codes_16k = api.encode(wav, 16000)
     assert codes_44k.shape == codes_16k.shape
-    assert (codes_44k == codes_16k).mean() > 0.5  # resampling round trip is not bit exact
+    # the same as resampling by hand first (soxr HQ), which the codec then accepts
+    by_hand = soxr.resample(at_44k, 44100, 16000, quality="HQ")
+    np.testing.assert_array_equal(codes_44k, api.encode(by_hand, 16000))
     stereo = np.stack([wav, wav], axis=1)
     np.testing.assert_array_equal(api.encode(stereo, 16000), codes_16k)
 
