@@ -1,8 +1,8 @@
 """Reading the audio of a Kaldi data directory for the codec stages.
 
-``wav.scp`` values may be a file path (read with soundfile), a ``cmd |`` pipe or an ark offset
-(read with kaldiio); an optional ``segments`` file cuts utterances out of recordings. Audio at
-another sample rate is an error naming the utterance: resampling belongs to data preparation.
+``wav.scp`` values may be a file path, a ``cmd |`` pipe or an ark offset (read by the data
+layer, :mod:`espnet_codec_lm.data.audio`); an optional ``segments`` file cuts utterances out of
+recordings. Audio at another sample rate is resampled on reading.
 """
 
 from __future__ import annotations
@@ -37,49 +37,17 @@ def list_utterances(data: str | Path) -> list[tuple[str, str, float | None, floa
 
 
 def load_audio(
-    value: str,
-    sample_rate: int,
-    utt: str = "?",
-    start: float | None = None,
-    end: float | None = None,
+    value: str, sample_rate: int, utt: str = "?", start: float | None = None, end: float | None = None
 ) -> np.ndarray:
-    """Mono float32 audio of one ``wav.scp`` value at ``sample_rate`` (error otherwise)."""
-    try:
-        if value.rstrip().endswith("|") or ":" in Path(value).name and not Path(value).exists():
-            import kaldiio
+    """Mono float32 audio of one ``wav.scp`` value at ``sample_rate``.
 
-            rate, wav = kaldiio.load_mat(value)
-            wav = np.asarray(wav)
-            if wav.dtype == np.int16:
-                wav = wav.astype(np.float32) / 32768.0
-        else:
-            import soundfile as sf
+    Delegates to :func:`espnet_codec_lm.data.audio.load_audio`: other rates are resampled (soxr),
+    and missing, corrupt or truncated files, empty audio and NaN/Inf samples raise a one-line
+    :class:`~espnet_codec_lm.data.audio.AudioError` naming the utterance.
+    """
+    from espnet_codec_lm.data.audio import load_audio as _load
 
-            from espnet_codec_lm.data.audio import wav_truncation
-
-            # libsndfile silently returns the frames a cut-off WAV still holds
-            why = (
-                wav_truncation(Path(value).read_bytes()) if value.lower().endswith(".wav") else None
-            )
-            if why is not None:
-                raise ValueError(why)
-            wav, rate = sf.read(value, dtype="float32", always_2d=False)
-    except Exception as e:  # any reader failure becomes one line naming the utterance
-        raise DataDirError(f"utterance '{utt}': cannot read audio '{value}': {e}") from None
-    if not np.isfinite(wav).all():  # NaN audio would train the codec to NaN silently
-        raise DataDirError(f"utterance '{utt}': audio contains NaN or Inf samples ('{value}')")
-    if rate != sample_rate:
-        raise DataDirError(
-            f"utterance '{utt}': sample rate {rate} Hz, expected {sample_rate} Hz ('{value}')"
-        )
-    wav = np.asarray(wav, dtype=np.float32)
-    if wav.ndim == 2:  # downmix multi-channel
-        wav = wav.mean(axis=1)
-    if start is not None:
-        s = int(round(start * rate))
-        e = int(round(end * rate)) if end is not None and end > 0 else len(wav)
-        wav = wav[s:e]
-    return wav
+    return _load(value, sample_rate, utt, start, end)
 
 
 def iter_audio(

@@ -315,19 +315,20 @@ def train(
     from espnet_codec_lm.utils.progress import progress
 
     exp_dir = Path(exp_dir)
-    exp_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.num_threads)
     if not cfg.data.train:
         raise ValueError("data.train is not set (a Kaldi data dir or wav.scp)")
     sr = cfg.model.sample_rate
+    # all audio is read (and checked: NaN, truncated, empty...) before anything is written
     audio = []
     for src in [cfg.data.train, *cfg.data.train_extra]:
-        audio += [a for _, a in iter_audio(src, sr, cfg.data.max_utts) if len(a) > 0]
+        audio += [a for _, a in iter_audio(src, sr, cfg.data.max_utts)]
     log.info("training audio: %d utterances, %.2f h", len(audio), sum(map(len, audio)) / sr / 3600)
     valid = []
     if cfg.data.valid:
         for _, a in iter_audio(cfg.data.valid, sr, 8):
             valid.append(torch.from_numpy(a[: 3 * sr]))
+    exp_dir.mkdir(parents=True, exist_ok=True)
     sampler = SegmentSampler(audio, cfg.data, sr, cfg.seed)
     trainer = CodecTrainer(cfg, exp_dir)
     ckpt = exp_dir / "checkpoint.pt"
