@@ -124,6 +124,8 @@ def main() -> None:
         f"{os.cpu_count()} cores)"
     )
     print(f"positions/s       {statistics.median(pos_s):,.0f} (median; best {max(pos_s):,.0f})")
+    # wall-clock speed depends on what else runs on the machine; CPU time much less so
+    print(f"positions/CPU-s   {positions / cpu_per_step:,.0f} (positions per process CPU second)")
     print(
         f"data loading      {100 * statistics.median(share):.1f}% of step time "
         f"(median; batch building, packing, collation, host-to-device)"

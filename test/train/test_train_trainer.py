@@ -26,7 +26,7 @@ def trained(tmp_path_factory, tiny_base, heldout):
         checkpoint={"every_steps": 8},
         eval={"every_steps": 8},
     )
-    result = train_in_process(cfg, d / "exp", threads=2)
+    result = train_in_process(cfg, d / "exp")
     return cfg, d / "exp", result
 
 
