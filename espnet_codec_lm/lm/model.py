@@ -31,6 +31,7 @@ Design (SPEC section 2; id ranges in :mod:`espnet_codec_lm.lm.vocab`):
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import pickle
@@ -321,6 +322,45 @@ class SpeechLM(nn.Module):
             self.layout.save(tmp / LAYOUT_FILE)
             meta = {"format_version": FORMAT_VERSION, "architecture": "SpeechLM", **self.meta}
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            if tokenizer is not None:
+                tokenizer.save(tmp)
+            _replace_dir(tmp, directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def save_text_llm(self, directory: str | Path, tokenizer=None) -> None:
+        """Write only the text LLM inside this model as a plain Hugging Face directory: the
+        backbone with the embedding and LM-head rows of the text vocabulary (``layout.text_rows``),
+        no codec or boundary rows, no parallel heads. This is the format of a base LLM such as
+        Qwen1.5, so ``init: text_llm`` can start from it. The mini recipe uses it to turn a
+        model trained on text alone into its stand-in for Qwen1.5 (doc/lm.md)."""
+        from transformers import Qwen2ForCausalLM
+
+        rows = self.layout.text_rows
+        config = copy.deepcopy(self.lm.config)
+        config.vocab_size = rows
+        with torch.device("meta"):
+            text_lm = Qwen2ForCausalLM(config)
+        state = {
+            k: v.detach().clone()
+            for k, v in self.lm.state_dict().items()
+            if k not in ("model.embed_tokens.weight", "lm_head.weight")
+        }
+        state["model.embed_tokens.weight"] = (
+            self.lm.model.embed_tokens.weight[:rows].detach().clone()
+        )
+        if not config.tie_word_embeddings:
+            state["lm_head.weight"] = self.lm.lm_head.weight[:rows].detach().clone()
+        text_lm.load_state_dict(state, strict=False, assign=True)
+        if config.tie_word_embeddings:
+            text_lm.tie_weights()
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            os.chmod(tmp, 0o755)
+            text_lm.save_pretrained(str(tmp))
             if tokenizer is not None:
                 tokenizer.save(tmp)
             _replace_dir(tmp, directory)

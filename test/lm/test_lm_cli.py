@@ -58,3 +58,37 @@ def test_lm_export_bf16_reads_back(tmp_path, capsys):
     assert lm_export.main(["--checkpoint", str(tmp_path / "nope"), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "nope: checkpoint directory not found" in err and err.count("\n") == 1
+
+
+def test_lm_export_text_only_round_trips_through_text_llm_init(tmp_path):
+    """--text_only writes the text LLM inside a checkpoint as a base LLM: AutoModelForCausalLM
+    loads it, and init text_llm from it reproduces the checkpoint's text logits."""
+    from transformers import AutoModelForCausalLM
+
+    from espnet_codec_lm.lm.build import build_speech_lm
+    from espnet_codec_lm.lm.config import SpeechLMConfig
+    from espnet_codec_lm.lm.vocab import STREAM_PAD
+
+    ckpt = make_tiny_speech_lm(tmp_path / "ckpt", seed=3)
+    # make the speech rows differ from any fresh init, so a copy bug would show
+    model = SpeechLM.from_pretrained(ckpt).eval()
+    out = tmp_path / "text_llm"
+    assert lm_export.main(["--checkpoint", str(ckpt), "--out", str(out), "--text_only"]) == 0
+    lay = model.layout
+    hf = AutoModelForCausalLM.from_pretrained(out).eval()
+    assert hf.config.vocab_size == lay.text_rows
+    assert not (out / "speech_heads.safetensors").exists()
+
+    ids = torch.tensor([[5, 17, 2, lay.text_vocab_size - 1, 40]])
+    tokens = torch.full((*ids.shape, lay.num_streams), STREAM_PAD)
+    tokens[..., 0] = ids
+    with torch.no_grad():
+        ref = model(tokens).logits[..., : lay.text_rows]
+        torch.testing.assert_close(hf(ids).logits, ref, atol=1e-5, rtol=0)
+        again, tok = build_speech_lm(
+            SpeechLMConfig(init="text_llm", base_llm=str(out), codebook_size=lay.codebook_size)
+        )
+        torch.testing.assert_close(
+            again.eval()(tokens).logits[..., : lay.text_rows], ref, atol=1e-5, rtol=0
+        )
+    assert tok.vocab_size == lay.text_vocab_size
