@@ -65,12 +65,12 @@ def main(argv: list[str] | None = None) -> int:
 
         env = init_distributed(cfg.dist)
         trainer = build_trainer(cfg, args.exp_dir, env, resume=not args.no_resume)
-        result = trainer.fit()
+        trainer.fit()
         latest = trainer.ckpt.latest()
         if env.is_main and latest is not None:
             link_final_model(args.exp_dir, latest)
         if env.is_main:
-            log.info("done: %s", {k: v for k, v in result.get("valid", {}).items()})
+            log.info("done: %s (model in %s/model)", args.exp_dir, args.exp_dir)
     except (ValueError, OSError) as e:  # config, data, checkpoint, model, file errors: one line
         print(f"lm_train: error: {e}", file=sys.stderr)
         return 1

@@ -58,8 +58,11 @@ class ModelBundle:
     def writer(self, state: dict[str, torch.Tensor], directory: Path) -> None:
         """Full state dict -> ``directory/model`` via ``SpeechLM.save_pretrained``. The weights
         are assigned into a meta-device skeleton, so no second initialisation runs."""
+        from transformers.utils import logging as hf_logging
+
         from espnet_codec_lm.lm.model import SpeechLM
 
+        hf_logging.disable_progress_bar()  # no "Writing model shards" bar in the training log
         with torch.device("meta"):
             skeleton = SpeechLM(self.config, self.layout)
         skeleton.load_state_dict(state, strict=True, assign=True)
@@ -69,7 +72,11 @@ class ModelBundle:
         skeleton.save_pretrained(directory / MODEL_SUBDIR, tokenizer=self.tokenizer)
 
     def reader(self, directory: Path) -> dict[str, torch.Tensor]:
+        from transformers.utils import logging as hf_logging
+
         from espnet_codec_lm.lm.model import SpeechLM
+
+        hf_logging.disable_progress_bar()
 
         return SpeechLM.from_pretrained(directory / MODEL_SUBDIR, dtype=torch.float32).state_dict()
 

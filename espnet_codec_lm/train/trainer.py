@@ -326,7 +326,8 @@ class Trainer:
         if self.env.is_main:
             plot_loss_curve(self.exp_dir)
             atomic_write_text(done_file, f"{self.step}\n")
-        log.info("finished at step %d: %s", self.step, valid_row)
+        shown = {k: round(v, 4) for k, v in valid_row.items() if k != "step"}
+        log.info("finished at step %d; final validation: %s", self.step, shown)
         return {"train": last, "valid": valid_row}
 
     def forward_only(self, batch: dict):
