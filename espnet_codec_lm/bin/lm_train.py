@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     shutdown = None
     try:
         overrides = list(args.overrides)
-        if args.system is not None:
+        if args.system:  # an empty --system keeps the config's
             overrides.append(f"system={args.system}")
         cfg = load_config(LMTrainConfig, args.config, overrides)  # fails fast, before torch
         from espnet_codec_lm.train.build import build_trainer, link_final_model

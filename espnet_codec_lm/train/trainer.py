@@ -14,6 +14,7 @@ Outputs in the experiment directory: ``config.yaml``, ``system.yaml``, ``checkpo
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -220,7 +221,9 @@ class Trainer:
     def validate(self) -> dict:
         row: dict = {"step": self.step}
         if self.valid is not None:
-            stats = evaluate_loss(self.model, self.valid, self.task_names, self.num_heads, self.env)
+            limit = self.cfg.eval.valid_max_batches
+            batches = itertools.islice(self.valid, limit) if limit else self.valid
+            stats = evaluate_loss(self.model, batches, self.task_names, self.num_heads, self.env)
             row.update(stats.as_dict(self.task_names))
         if self.text_eval is not None and self._ppl_due():
             row.update(self._text_ppl())
