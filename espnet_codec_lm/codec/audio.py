@@ -37,7 +37,11 @@ def list_utterances(data: str | Path) -> list[tuple[str, str, float | None, floa
 
 
 def load_audio(
-    value: str, sample_rate: int, utt: str = "?", start: float | None = None, end: float | None = None
+    value: str,
+    sample_rate: int,
+    utt: str = "?",
+    start: float | None = None,
+    end: float | None = None,
 ) -> np.ndarray:
     """Mono float32 audio of one ``wav.scp`` value at ``sample_rate``.
 

@@ -89,7 +89,8 @@ class CodecDiscriminator(nn.Module):
                 "kernel_sizes": [5, 3],
                 "channels": cfg.period_channels,
                 "downsample_scales": [3, 3, 3, 3, 1],
-                "max_downsample_channels": 1024,
+                # HiFi-GAN's 1,024 at 32 channels; scaled down with narrower discriminators
+                "max_downsample_channels": min(1024, 32 * cfg.period_channels),
                 "bias": True,
                 "nonlinear_activation": "LeakyReLU",
                 "nonlinear_activation_params": {"negative_slope": 0.1},
@@ -105,7 +106,7 @@ class CodecDiscriminator(nn.Module):
                 "out_channels": 1,
                 "kernel_sizes": [15, 41, 5, 3],
                 "channels": cfg.scale_channels,
-                "max_downsample_channels": 1024,
+                "max_downsample_channels": min(1024, 8 * cfg.scale_channels),
                 "max_groups": 16,
                 "bias": True,
                 "downsample_scales": [2, 2, 4, 4, 1],

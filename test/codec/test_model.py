@@ -87,11 +87,12 @@ def test_quantizer_dropout_draws_every_bandwidth():
     assert rvq.n_q_for_bandwidth(100.0, 50.0, 6) == 8  # capped at the number of codebooks
 
 
-def test_quantizer_usage_recovers_from_collapse():
+@pytest.mark.parametrize("kind", ["euclidean", "factorized"])
+def test_quantizer_usage_recovers_from_collapse(kind):
     """k-means init + EMA + dead-code replacement spread the codes over clustered data even
     when the codebook starts collapsed onto one vector."""
     torch.manual_seed(0)
-    cfg = QuantizerConfig(num_codebooks=1, codebook_size=32, dead_code_frames=200)
+    cfg = QuantizerConfig(kind=kind, num_codebooks=1, codebook_size=32, dead_code_frames=200)
     rvq = ResidualVQ(8, cfg, frame_rate=50.0).train()
     centres = torch.randn(32, 8) * 3
 
@@ -108,3 +109,16 @@ def test_quantizer_usage_recovers_from_collapse():
     rvq.eval()
     codes = rvq.encode(batch(), 1)
     assert len(torch.unique(codes)) >= 20
+    assert rvq.codebooks[0].frames_seen == 31 * 200
+
+
+def test_euclidean_rvq_reduces_the_residual():
+    """Each Euclidean stage removes part of the residual, so more codebooks = closer latent."""
+    torch.manual_seed(0)
+    rvq = ResidualVQ(8, QuantizerConfig(codebook_size=64), frame_rate=50.0).train()
+    z = torch.randn(16, 8, 50)
+    for _ in range(5):
+        rvq(z, 8)  # k-means init and a few EMA updates on this data
+    rvq.eval()
+    errs = [(rvq.decode(rvq.encode(z, n)) - z).pow(2).mean().item() for n in (1, 2, 4, 8)]
+    assert errs == sorted(errs, reverse=True) and errs[-1] < 0.5 * errs[0]
