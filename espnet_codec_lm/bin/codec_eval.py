@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -58,7 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         from espnet_codec_lm.codec.model import load_codec
 
         torch.set_num_threads(args.num_threads)
-        codec = load_codec(args.codec_dir)
+        codec_dir = Path(args.codec_dir)
+        if args.export_to:
+            # a running training rewrites codec_dir: evaluate and ship one consistent copy
+            from espnet_codec_lm.codec.export import snapshot_codec
+
+            codec_dir = snapshot_codec(codec_dir, Path(args.out_dir) / "codec_evaluated")
+        codec = load_codec(codec_dir)
         utts = list(iter_audio(args.data, codec.sample_rate, args.max_utts))
         if not utts:
             raise ValueError(f"{args.data}: no utterances")
@@ -72,9 +79,16 @@ def main(argv: list[str] | None = None) -> int:
             cmd = "python -m espnet_codec_lm.bin.codec_eval " + shlex.join(
                 sys.argv[1:] if argv is None else argv
             )
-            export_pretrained(args.codec_dir, args.export_to, summary, cmd, args.data_note)
+            export_pretrained(
+                codec_dir,
+                args.export_to,
+                summary,
+                cmd,
+                args.data_note,
+                exp_dir=Path(args.codec_dir).parent,
+            )
             log.info("exported %s -> %s", args.codec_dir, args.export_to)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
         log.error("%s", e)
         return 1
     return 0

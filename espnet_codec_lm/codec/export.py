@@ -34,25 +34,44 @@ def goal_check(summary: dict, n_q: int = 3) -> list[str]:
     ]
 
 
+def snapshot_codec(codec_dir: str | Path, dest: str | Path, tries: int = 5) -> Path:
+    """Copy a codec dir that a running training may rewrite (``config.yaml``,
+    ``model.safetensors``, ``train_state.json``) into ``dest`` consistently: the step in
+    ``train_state.json`` must be the same before and after the copy, else copy again."""
+    codec_dir, dest = Path(codec_dir), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    state = codec_dir / "train_state.json"
+    for _ in range(tries):
+        before = state.read_bytes() if state.is_file() else b""
+        for name in ("model.safetensors", "config.yaml", "train_state.json"):
+            if (codec_dir / name).is_file():
+                with atomic_path(dest / name) as tmp:
+                    shutil.copyfile(codec_dir / name, tmp)
+        if (state.read_bytes() if state.is_file() else b"") == before:
+            return dest
+    raise RuntimeError(f"{codec_dir}: kept changing while being copied")
+
+
 def export_pretrained(
     codec_dir: str | Path,
     out_dir: str | Path,
     summary: dict,
     eval_command: str,
     data_note: str = "",
+    exp_dir: str | Path | None = None,
 ) -> None:
     """Copy ``codec_dir`` (config.yaml, model.safetensors) to ``out_dir`` with a README.
 
-    Provenance comes from the experiment directory above ``codec_dir`` when it is a training
-    run's ``codec/`` export: ``run_info.yaml`` (commands, commits), ``config.yaml`` and
-    ``codec/train_state.json`` (step).
+    Provenance comes from ``exp_dir`` (default: the directory above ``codec_dir``) when it is a
+    training run: ``run_info.yaml`` (commands, commits), ``config.yaml``, and from
+    ``codec_dir/train_state.json`` (step).
     """
     codec_dir, out_dir = Path(codec_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in ("model.safetensors", "config.yaml"):
         with atomic_path(out_dir / name) as tmp:
             shutil.copyfile(codec_dir / name, tmp)
-    exp_dir = codec_dir.parent
+    exp_dir = Path(exp_dir) if exp_dir is not None else codec_dir.parent
     state_file = codec_dir / "train_state.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
     runs_file = exp_dir / "run_info.yaml"
