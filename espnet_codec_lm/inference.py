@@ -112,7 +112,9 @@ class SpeechLMInference:
         """Audio -> codec-local codes ``[T, L']``."""
         import torch
 
-        x = torch.from_numpy(self.prepare_audio(wav, sr, what))
+        from espnet_codec_lm.decode.stage import codec_device
+
+        x = torch.from_numpy(self.prepare_audio(wav, sr, what)).to(codec_device(self.codec))
         codes = self.codec.encode(x, n_q=self.layout.num_streams)
         return codes.T.cpu().numpy().astype(np.int64)
 

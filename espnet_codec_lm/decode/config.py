@@ -104,7 +104,7 @@ class DecodingConfig:
     use_cache: bool = True  # false: recompute the whole sequence each step (slow; for checks)
     seed: int = 0
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    device: str = "cpu"
+    device: str = "auto"  # auto: cuda when available, else cpu
     num_threads: int = 0  # torch intra-op threads; 0 = leave torch's default
 
     def __post_init__(self) -> None:

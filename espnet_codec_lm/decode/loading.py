@@ -55,11 +55,21 @@ def experiment_dir(checkpoint: Path) -> Path:
     return checkpoint
 
 
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; anything else as given."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def load_lm(path: str | Path, dtype: str = "float32", device: str = "cpu"):
     """``(model in eval mode, text tokenizer, checkpoint dir)`` from a checkpoint / experiment."""
     from espnet_codec_lm.lm.model import SpeechLM
     from espnet_codec_lm.lm.tokenizer import has_tokenizer, load_text_tokenizer
 
+    device = resolve_device(device)
     ckpt = resolve_checkpoint(path)
     model = SpeechLM.from_pretrained(ckpt, dtype=dtype, device=device).eval()
     if not has_tokenizer(ckpt):
@@ -96,6 +106,6 @@ def load_codec_dir(codec_dir: str | Path, device: str = "cpu"):
     from espnet_codec_lm.codec.model import load_codec
 
     try:
-        return load_codec(codec_dir, device=device)
+        return load_codec(codec_dir, device=resolve_device(device))
     except FileNotFoundError as e:
         raise CheckpointNotFound(str(e).splitlines()[0]) from None

@@ -44,8 +44,15 @@ def synthesize(codec, codes: np.ndarray) -> np.ndarray:
     if len(codes) == 0:
         return np.zeros(codec.hop_length, dtype=np.float32)
     with torch.inference_mode():
-        wav = codec.decode(torch.as_tensor(codes.T, dtype=torch.long))
+        wav = codec.decode(torch.as_tensor(codes.T, dtype=torch.long, device=codec_device(codec)))
     return wav.float().cpu().numpy()
+
+
+def codec_device(codec) -> torch.device:
+    """Where the codec's weights live (CPU for a codec without parameters)."""
+    params = getattr(codec, "parameters", None)
+    first = next(iter(params()), None) if params is not None else None
+    return first.device if first is not None else torch.device("cpu")
 
 
 def run_lm_decode(
