@@ -262,16 +262,107 @@ def paper_lines(key: str) -> list[str]:
 
 
 def collect_ppl(exp_root: str | Path) -> list[tuple[str, Path, dict]]:
-    """(system, file, content) of every ``ppl.yaml`` under ``exp_root``."""
+    """(system, file, content) of every ``ppl.yaml`` under ``exp_root`` in the ``sets`` format
+    (``sets: {name: {ppl, base_ppl, num_tokens}}``); files in the LM trainer's own format
+    (``text_ppl_init`` / ``text_ppl_final``) are read by :func:`collect_trainer_ppl`."""
     root = Path(exp_root).resolve()
     out = []
     for f in sorted(root.rglob("ppl.yaml")):
         data = _read_yaml(f)
+        if _is_trainer_ppl(data):
+            continue
         sets = data.get("sets")
         if not isinstance(sets, dict):
             raise ValueError(f"{f}: expected a 'sets' mapping (set name -> ppl, base_ppl)")
         out.append((system_of(f.parent, root), f, data))
     return out
+
+
+def _is_trainer_ppl(data: dict) -> bool:
+    return "sets" not in data and ("text_ppl_init" in data or "text_ppl_final" in data)
+
+
+@dataclasses.dataclass
+class TrainerPpl:
+    """One LM experiment's held-out perplexity as the trainer records it (``ppl.yaml``)."""
+
+    label: str
+    system: str | None  # None: a text-only run (the recipe's text LLM)
+    stage: str
+    start_from: str
+    ppl_start: float | None
+    ppl_end: float | None
+    file: str
+    tokens: Any
+
+
+def collect_trainer_ppl(exp_root: str | Path) -> list[TrainerPpl]:
+    """Every trainer-format ``ppl.yaml`` under ``exp_root``, with the run's system and stage
+    (``system.yaml``) and what it started from (``config.yaml``'s ``model.init``)."""
+    root = Path(exp_root).resolve()
+    out = []
+    for f in sorted(root.rglob("ppl.yaml")):
+        data = _read_yaml(f)
+        if not _is_trainer_ppl(data):
+            continue
+        exp = f.parent
+        meta = _read_yaml(exp / "system.yaml") if (exp / "system.yaml").is_file() else {}
+        system = meta.get("name") or meta.get("system")
+        stage = str(meta.get("stage") or "")
+        cfg = _read_yaml(exp / "config.yaml") if (exp / "config.yaml").is_file() else {}
+        init = str((cfg.get("model") or {}).get("init") or "")
+        if init in ("none", ""):
+            start_from = "random init" if init else "-"
+        elif init == "text_llm":
+            start_from = "text LLM"
+        else:  # a checkpoint of ours: name its experiment (exp/lm_cpt_x/model -> lm_cpt_x)
+            ckpt = Path(init)
+            start_from = ckpt.parent.name if ckpt.name == "model" else ckpt.name
+        if system:
+            label = f"{system} (SFT)" if stage == "sft" else str(system)
+        else:
+            label = f"text LLM ({exp.name})"
+        out.append(
+            TrainerPpl(
+                label,
+                str(system) if system else None,
+                stage,
+                start_from,
+                data.get("text_ppl_init"),
+                data.get("text_ppl_final"),
+                str(data.get("text_ppl_file") or "held-out text"),
+                data.get("text_ppl_tokens", "?"),
+            )
+        )
+    return out
+
+
+def trainer_ppl_lines(entries: list[TrainerPpl]) -> list[str]:
+    """Text LLM first, then each system's CPT and SFT runs: perplexity at the start and end of
+    the run and the end relative to the text LLM (the base every initialised system starts from)."""
+    base = [e for e in entries if e.system is None]
+    ref = base[-1].ppl_end if base else None
+    order = {s: i for i, s in enumerate(system_order({e.system for e in entries if e.system}))}
+    ranked = sorted(
+        entries,
+        key=lambda e: (e.system is not None, order.get(e.system, -1), e.stage != "cpt", e.label),
+    )
+    rows = []
+    for e in ranked:
+        vs = "-"
+        if e.system is not None and ref and e.ppl_end:
+            vs = f"{100.0 * (e.ppl_end - ref) / ref:+.1f}%"
+        stage = "text LLM" if e.system is None else e.stage.upper() or "-"
+        rows.append([e.label, stage, e.start_from, fmt("", e.ppl_start), fmt("", e.ppl_end), vs])
+    files = sorted({f"{Path(e.file).name}: {e.tokens} tokens" for e in entries})
+    return _md_table(
+        ["model", "stage", "starts from", "ppl at start", "ppl at end", "end vs text LLM"], rows
+    ) + [
+        "",
+        f"Held-out text ({'; '.join(files)}), perplexity over the text vocabulary. The text LLM "
+        "is the base of every initialised system; a higher perplexity than it after CPT / SFT = "
+        "forgetting.",
+    ]
 
 
 def ppl_lines(entries: list[tuple[str, Path, dict]]) -> list[str]:
@@ -375,7 +466,11 @@ def render(
             lines += [f"- {x}" for x in protocol_lines(table)]
             lines += [f"- Note: {n}" for n in table.notes]
     lines += ["", "## Held-out text perplexity before / after CPT (forgetting)", ""]
-    lines += ppl_lines(collect_ppl(exp_root))
+    old_format, trainer_format = collect_ppl(exp_root), collect_trainer_ppl(exp_root)
+    if old_format or not trainer_format:
+        lines += ppl_lines(old_format)
+    if trainer_format:
+        lines += ([""] if old_format else []) + trainer_ppl_lines(trainer_format)
     text = "\n".join(lines) + "\n"
     atomic_write_text(output, text)
     return text

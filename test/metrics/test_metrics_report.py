@@ -218,3 +218,46 @@ def test_report_cli(tmp_path, capsys):
     assert report_main(["--exp_root", str(root), "--output", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad/system.yaml:1" in err[0]
+
+
+def _trainer_exp(root: Path, name: str, system, stage: str, init: str, ppl0: float, ppl1: float):
+    """An LM experiment as bin/lm_train leaves it: system.yaml, config.yaml, ppl.yaml."""
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "system.yaml").write_text(yaml.safe_dump({"system": system, "stage": stage}))
+    (d / "config.yaml").write_text(yaml.safe_dump({"model": {"init": init}}))
+    (d / "ppl.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "text_ppl_init": ppl0,
+                "text_ppl_final": ppl1,
+                "text_ppl_file": str(root / "heldout_text.txt"),
+                "text_ppl_tokens": 4000,
+                "text_ppl_history": [{"step": 0, "ppl": ppl0}, {"step": 9, "ppl": ppl1}],
+            }
+        )
+    )
+
+
+def test_report_reads_the_trainers_ppl_yaml(tmp_path):
+    """The forgetting table from ppl.yaml as the LM trainer writes it (text_ppl_init / _final),
+    including a text LLM experiment whose system.yaml has no system (it used to fail)."""
+    root = tmp_path / "exp"
+    _trainer_exp(root, "text_llm", None, "cpt", "none", 2000.0, 10.0)
+    _trainer_exp(root, "lm_cpt_x", "Speech & Text CPT", "cpt", "text_llm", 10.0, 12.5)
+    _trainer_exp(root, "lm_sft_x", "Speech & Text CPT", "sft", "exp/lm_cpt_x/model", 12.5, 20.0)
+    _trainer_exp(root, "lm_sft_y", "No Initialization", "sft", "none", 2100.0, 400.0)
+    md = render(root, tmp_path / "R.md", plots=False)
+    rows = table_cells(section(md, "Held-out text perplexity"))
+    assert rows["model"] == [
+        "stage",
+        "starts from",
+        "ppl at start",
+        "ppl at end",
+        "end vs text LLM",
+    ]
+    assert rows["text LLM (text_llm)"] == ["text LLM", "random init", "2000.0", "10.0", "-"]
+    assert rows["Speech & Text CPT"] == ["CPT", "text LLM", "10.0", "12.5", "+25.0%"]
+    assert rows["Speech & Text CPT (SFT)"] == ["SFT", "lm_cpt_x", "12.5", "20.0", "+100.0%"]
+    assert rows["No Initialization (SFT)"] == ["SFT", "random init", "2100.0", "400.0", "+3900.0%"]
+    assert "heldout_text.txt: 4000 tokens" in section(md, "Held-out text perplexity")
