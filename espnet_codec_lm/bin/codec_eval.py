@@ -63,8 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.export_to:
             # a running training rewrites codec_dir: evaluate and ship one consistent copy
             from espnet_codec_lm.codec.export import snapshot_codec
+            from espnet_codec_lm.codec.model import export_weights
 
             codec_dir = snapshot_codec(codec_dir, Path(args.out_dir) / "codec_evaluated")
+            # evaluate exactly what is shipped (fp16 weights)
+            export_weights(codec_dir / "model.safetensors", codec_dir / "model.safetensors")
         codec = load_codec(codec_dir)
         utts = list(iter_audio(args.data, codec.sample_rate, args.max_utts))
         if not utts:

@@ -68,9 +68,11 @@ def export_pretrained(
     """
     codec_dir, out_dir = Path(codec_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("model.safetensors", "config.yaml"):
-        with atomic_path(out_dir / name) as tmp:
-            shutil.copyfile(codec_dir / name, tmp)
+    from espnet_codec_lm.codec.model import export_weights
+
+    export_weights(codec_dir / "model.safetensors", out_dir / "model.safetensors")
+    with atomic_path(out_dir / "config.yaml") as tmp:
+        shutil.copyfile(codec_dir / "config.yaml", tmp)
     exp_dir = Path(exp_dir) if exp_dir is not None else codec_dir.parent
     state_file = codec_dir / "train_state.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
@@ -83,7 +85,8 @@ def export_pretrained(
         "",
         "The speech tokenizer the `mini_bilingual` recipe uses unless told to train its own",
         "(`--codec_dir`; see doc/codec.md). Trained by the toolkit's own `codec_train` on the mini",
-        f"corpus on CPU. Files: `config.yaml` (model), `model.safetensors` ({size_mb:.1f} MB).",
+        f"corpus on CPU. Files: `config.yaml` (model), `model.safetensors` ({size_mb:.1f} MB,",
+        "fp16 without the EMA sums that only training needs; `load_codec` restores float32).",
         "",
         "## Evaluation (mini corpus test set)",
         "",

@@ -121,14 +121,55 @@ def load_codec(codec_dir: str | Path, device: str = "cpu") -> SoundStreamCodec:
     if not weights.is_file():
         raise FileNotFoundError(f"{weights}: no codec weights")
     model = SoundStreamCodec(codec_model_config_from_yaml(codec_dir / "config.yaml"))
-    state = load_file(str(weights), device=device)
+    try:
+        state = load_file(str(weights), device=device)
+    except Exception as e:  # safetensors raises its own error types on corrupt files
+        raise ValueError(f"{weights}: unreadable weights: {e}") from None
     missing, unexpected = model.load_state_dict(state, strict=False)
+    # a shipped codec may omit the EMA sums (training-only); rebuild them from the codes
+    missing = [k for k in missing if not k.endswith(TRAINING_ONLY)]
     if missing or unexpected:
         raise ValueError(
             f"{weights}: weights do not match config.yaml "
             f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
+    for cb in model.quantizer.codebooks:
+        if not any(
+            k.startswith("quantizer.codebooks.") and k.endswith(TRAINING_ONLY) for k in state
+        ):
+            scale = 1.0 if cb.spherical else cb.cluster_size[:, None]
+            cb.embed_sum.copy_(cb.embed * scale)
     return model.to(device).eval()
+
+
+#: state-dict entries only training needs (left out of a shipped codec to keep it small)
+TRAINING_ONLY = (".embed_sum",)
+
+
+def export_weights(src: str | Path, dest: str | Path, half: bool = True) -> None:
+    """Copy ``model.safetensors`` without training-only entries, floats in fp16 when ``half``
+    (halves the file; :func:`load_codec` loads it back into float32)."""
+    from safetensors.torch import load_file, save_file
+
+    from espnet_codec_lm.utils.fileio import atomic_path
+
+    state = load_file(str(src))
+    if not any(k.endswith(TRAINING_ONLY) for k in state) and not any(
+        v.dtype == torch.float32 for v in state.values()
+    ):
+        if Path(src).resolve() != Path(dest).resolve():  # already exported: copy the bytes
+            import shutil
+
+            with atomic_path(dest) as tmp:
+                shutil.copyfile(src, tmp)
+        return
+    out = {}
+    for k, v in state.items():
+        if k.endswith(TRAINING_ONLY):
+            continue
+        out[k] = v.half() if half and v.is_floating_point() else v
+    with atomic_path(dest) as tmp:
+        save_file(out, str(tmp))
 
 
 def save_codec(model: SoundStreamCodec, codec_dir: str | Path) -> None:

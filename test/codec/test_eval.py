@@ -74,6 +74,14 @@ def test_codec_eval_writes_table_plots_and_export(data_dir, tmp_path, capsys):
     assert "| 3 | 0.9 |" in (out / "results.md").read_text()
     readme = (ship / "README.md").read_text()
     assert "| 3 | 0.9 |" in readme and "codec_eval" in readme
-    assert (ship / "model.safetensors").read_bytes() == (
-        codec_dir / "model.safetensors"
-    ).read_bytes()
+    # shipped: fp16 without the EMA sums, evaluated as such, loads back to the same codes
+    evaluated = out / "codec_evaluated" / "model.safetensors"
+    assert (ship / "model.safetensors").read_bytes() == evaluated.read_bytes()
+    size = (ship / "model.safetensors").stat().st_size
+    assert size < 0.6 * (codec_dir / "model.safetensors").stat().st_size
+    from espnet_codec_lm.codec import load_codec
+
+    shipped, full = load_codec(ship), load_codec(codec_dir)
+    wav = torch.from_numpy(speechlike(SR, np.random.default_rng(3)))
+    assert (shipped.encode(wav, 3) == full.encode(wav, 3)).float().mean() > 0.9
+    assert next(shipped.parameters()).dtype == torch.float32
