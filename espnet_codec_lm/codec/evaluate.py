@@ -25,7 +25,7 @@ from espnet_codec_lm.codec.trainer import codebook_usage
 from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text
 
 log = logging.getLogger("codec_eval")
-METRICS = ("mel_distance", "si_snr", "pesq_wb", "stoi")
+METRICS = ("mel_distance", "si_snr", "pesq_wb", "pesq_nb", "stoi")
 
 
 def evaluate(
@@ -61,6 +61,7 @@ def evaluate(
             row["mel_distance"] = mel_distance(wav, hyp, sr)
             row["si_snr"] = si_snr(wav, hyp)
             row["pesq_wb"] = pesq_score(wav, hyp, sr) if with_pesq else math.nan
+            row["pesq_nb"] = pesq_score(wav, hyp, sr, "nb") if with_pesq else math.nan
             row["stoi"] = stoi_score(wav, hyp, sr)
             rows.append(row)
         if i < num_plots:
@@ -91,13 +92,13 @@ def results_markdown(summary: dict) -> str:
     out = [
         f"Test utterances: {summary['num_utts']}",
         "",
-        "| codebooks | kbps | mel distance | SI-SNR (dB) | PESQ (wb) | STOI |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| codebooks | kbps | mel distance | SI-SNR (dB) | PESQ (wb) | PESQ (nb) | STOI |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for n, e in summary["n_q"].items():
         out.append(
             f"| {n} | {e['kbps']:g} | {e['mel_distance']:.3f} | {e['si_snr']:.2f} | "
-            f"{e['pesq_wb']:.2f} | {e['stoi']:.3f} |"
+            f"{e['pesq_wb']:.2f} | {e['pesq_nb']:.2f} | {e['stoi']:.3f} |"
         )
     out += [
         "",

@@ -346,7 +346,16 @@ def train(
     acc: dict[str, list[float]] = {}
     t_last_ckpt = t_log = time.time()
     bar = progress(total=cfg.max_steps, initial=trainer.step, desc="codec_train")
-    while trainer.step < cfg.max_steps:
+    # SIGTERM / SIGINT: finish the step, checkpoint, exit (a rerun resumes from there)
+    stop = {"signal": None}
+
+    def _request_stop(signum, _frame):
+        stop["signal"] = signum
+
+    import signal
+
+    old_handlers = {s: signal.signal(s, _request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    while trainer.step < cfg.max_steps and stop["signal"] is None:
         wav = torch.from_numpy(sampler.batch())
         for k, v in trainer.train_step(wav).items():
             acc.setdefault(k, []).append(v)
@@ -382,11 +391,19 @@ def train(
                 usage,
                 extra,
             )
-        if time.time() - t_last_ckpt >= cfg.ckpt_every_s or step == cfg.max_steps:
+        if (
+            time.time() - t_last_ckpt >= cfg.ckpt_every_s
+            or step == cfg.max_steps
+            or stop["signal"] is not None
+        ):
             trainer.save(sampler)
             plot_losses(log_path, exp_dir / "losses.png") if log_path.is_file() else None
             tb.flush()
             t_last_ckpt = time.time()
     bar.close()
     tb.close()
+    for sig, handler in old_handlers.items():
+        signal.signal(sig, handler)
+    if stop["signal"] is not None:
+        log.info("stopped by signal %d at step %d (checkpoint saved)", stop["signal"], trainer.step)
     return trainer

@@ -77,3 +77,26 @@ def test_train_writes_outputs_and_resumes(data_dir, tmp_path):
     resumed.load(exp / "checkpoint.pt", None)
     assert resumed.step == 6
     assert any(not torch.equal(state4[k], v) for k, v in resumed.model.state_dict().items())
+
+
+def test_sigterm_checkpoints_and_stops(data_dir, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    cfg = tiny_train_config()
+    cfg.data.train = str(data_dir)
+    cfg.max_steps = 50
+    cfg.ckpt_every_s = 1e9
+    real_step = CodecTrainer.train_step
+
+    def step_then_term(self, wav):
+        out = real_step(self, wav)
+        if self.step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler or `kill` would
+        return out
+
+    monkeypatch.setattr(CodecTrainer, "train_step", step_then_term)
+    trainer = train(cfg, tmp_path / "exp")
+    assert trainer.step == 3
+    assert torch.load(tmp_path / "exp/checkpoint.pt", weights_only=True)["step"] == 3
+    assert signal.getsignal(signal.SIGTERM) is not None  # handler restored
