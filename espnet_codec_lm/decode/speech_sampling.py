@@ -116,7 +116,8 @@ def sample_speech(
         if not keep:
             break
         keep_t = torch.tensor(keep)
-        stepper.select(keep_t)
+        if len(keep) < stepper.num_rows:  # a reorder copies the whole KV cache: only on change
+            stepper.select(keep_t)
         row_in, row_s = row_in[keep_t], row_s[keep_t]
         if gens is not None:
             gens = [gens[r] for r in keep]

@@ -77,7 +77,8 @@ def greedy_search(
         if not keep:
             break
         keep_t = torch.tensor(keep)
-        stepper.select(keep_t)
+        if len(keep) < stepper.num_rows:  # a reorder copies the whole KV cache: only on change
+            stepper.select(keep_t)
         rows = rows[keep_t]
         logits = stepper.step(
             _feed(cons.to_ids(tok.cpu()[keep_t], "text"), stepper.num_streams)
