@@ -194,8 +194,16 @@ class CodecTrainer:
                 f"{path}: cannot resume from this checkpoint ({why}); use --no_resume to start over"
             ) from None
         if self.disc is not None and "disc" in state:
-            self.disc.load_state_dict(state["disc"])
-            self.opt_d.load_state_dict(state["opt_d"])
+            try:
+                self.disc.load_state_dict(state["disc"])
+                self.opt_d.load_state_dict(state["opt_d"])
+            except (RuntimeError, ValueError) as e:
+                # a discriminator that never trained (still in the warm-up) may change shape
+                if int(state["step"]) > self.cfg.loss.adv_start_step:
+                    raise ValueError(
+                        f"{path}: discriminator does not match the config: {e}"
+                    ) from None
+                log.warning("%s: untrained discriminator changed shape; starting it afresh", path)
         torch.set_rng_state(state["torch_rng"])
         self.model.quantizer.gen.set_state(state["quant_rng"])
         self.dropout_gen.set_state(state["dropout_rng"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 from codec_testutil import speechlike, tiny_train_config
 
@@ -100,3 +101,19 @@ def test_sigterm_checkpoints_and_stops(data_dir, tmp_path, monkeypatch):
     assert trainer.step == 3
     assert torch.load(tmp_path / "exp/checkpoint.pt", weights_only=True)["step"] == 3
     assert signal.getsignal(signal.SIGTERM) is not None  # handler restored
+
+
+def test_resume_with_reshaped_untrained_discriminator(tmp_path):
+    cfg = tiny_train_config(adversarial=True)
+    cfg.loss.adv_start_step = 100  # discriminator not trained yet
+    a = CodecTrainer(cfg, tmp_path)
+    a.train_step(fixed_batch(n=2))
+    a.save(None)
+    cfg.discriminator.period_channels = 8  # the discriminator changes shape
+    b = CodecTrainer(cfg, tmp_path)
+    b.load(tmp_path / "checkpoint.pt", None)  # fine: it never trained
+    assert b.step == 1
+    cfg.loss.adv_start_step = 0  # ... but a trained one must match
+    c = CodecTrainer(cfg, tmp_path)
+    with pytest.raises(ValueError, match="discriminator does not match"):
+        c.load(tmp_path / "checkpoint.pt", None)
