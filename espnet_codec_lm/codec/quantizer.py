@@ -1,21 +1,23 @@
 """Residual vector quantiser with quantiser dropout, built against codebook collapse.
 
-Measured on this project: a plain RVQ (Euclidean codes in the full latent dimension, gradient
-updates) trained on CPU collapsed to 5-8 used codes per codebook. Four remedies, combined:
+Measured on this project: a plain RVQ (gradient-updated codes, no re-initialisation) trained on
+CPU collapsed to 5-8 used codes per codebook. The remedies here, combined:
 
-* **Factorised low-dimensional codes (DAC).** Each stage projects the residual to
-  ``codebook_dim`` (8) dimensions and L2-normalises it; the nearest code is the one with the
-  largest cosine similarity. On the unit sphere of a small space 1,024 codes tile the data well and
-  no code can be stranded far from it by scale.
-* **EMA codebook updates (VQ-VAE-2 / EnCodec).** A code moves to the running mean direction of the
-  vectors assigned to it; this is much faster than a codebook loss at the generator's 2e-4 LR.
+* **EMA codebook updates (VQ-VAE-2 / EnCodec).** A code moves to the running mean of the vectors
+  assigned to it; much faster than a codebook loss at the generator's learning rate.
 * **k-means initialisation** of each codebook on the first training batch.
 * **Dead-code replacement.** A code not chosen during the last ``dead_code_frames`` frames its
   codebook quantised is reset to a random vector of the current batch (a window in frames, not
   steps, so it means the same at any batch size and for the rarely-active last codebooks).
 
+Two kinds of codes: ``euclidean`` (default; SoundStream / EnCodec: codes in the latent space,
+nearest by Euclidean distance, every stage removes part of the residual) and ``factorized``
+(DAC: each stage projects the residual to ``codebook_dim`` dimensions, L2-normalises it and picks
+the code of largest cosine similarity, then projects back). doc/codec.md compares them.
+
 Quantiser dropout draws the number of codebooks from the target bandwidths (0.5-4 kbps -> 1, 2,
-3, 4, 8 codebooks at 50 Hz x 10 bits), per segment, so the first codebooks carry most of the signal.
+3, 4, 8 codebooks at 50 Hz x 10 bits), per segment or per step, so the first codebooks carry most
+of the signal.
 """
 
 from __future__ import annotations
