@@ -3,9 +3,10 @@ chosen point (the N-th time the process reaches it), so a kill lands exactly whe
 it instead of wherever a timer happens to fire.
 
 The child is a real process killed by a real ``SIGKILL``: no ``finally`` block, no atexit
-handler, no flush runs, which is what a crash, the OOM killer or a pre-empted job does. Forking
-from the test process (which has already imported torch and transformers) saves the ~10 s
-interpreter start per run that the suite cannot afford on 2 cores.
+handler, no flush runs, which is what a crash, the OOM killer or a pre-empted job does. The
+children are forked from a fork server that has already imported torch and transformers
+(:func:`_context`), which saves the ~10 s interpreter start per run that the suite cannot
+afford on 2 cores.
 
 Points (``name`` -> where the child dies):
 
@@ -112,31 +113,63 @@ def _patch(point: str, nth: int) -> None:
         raise ValueError(f"unknown fault point {point!r}")
 
 
+def _child(verb: str, args: list[str], log: str, point: str, nth: int) -> None:
+    """Body of the forked process: output to ``log``, one thread, the fault armed, then the
+    entry point; its return value becomes the exit status."""
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+    os.environ["ESPNET_CODEC_LM_NO_PROGRESS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)  # every run of a comparison does the same arithmetic
+    _patch(point, nth)
+    code = importlib.import_module(f"espnet_codec_lm.bin.{verb}").main(list(args))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(int(code or 0))
+
+
+_CTX = None
+#: imported once by the fork server (imports only: no torch kernel runs there)
+PRELOAD = [
+    "torch",
+    "transformers",
+    "transformers.models.qwen2.modeling_qwen2",
+    "torch.distributed.checkpoint.state_dict",
+    "safetensors.torch",
+    "kaldiio",
+    "soundfile",
+    "espnet_codec_lm.train.build",
+    "espnet_codec_lm.train.trainer",
+    "espnet_codec_lm.lm.build",
+    "espnet_codec_lm.decode.stage",
+    "espnet_codec_lm.codec.model",
+    "espnet_codec_lm.codec.tokenize",
+    "espnet_codec_lm.tasks.dataset",
+]
+
+
+def _context():
+    """A fork server that imported torch and transformers but never ran a kernel: a child
+    forked from the test process itself can deadlock in OpenMP once the parent has run
+    multi-threaded torch code (libgomp is not fork-safe), and a fresh interpreter per run costs
+    ~10 s of imports."""
+    global _CTX
+    if _CTX is None:
+        import multiprocessing as mp
+
+        _CTX = mp.get_context("forkserver")
+        _CTX.set_forkserver_preload(PRELOAD)
+    return _CTX
+
+
 def run_forked(verb: str, args: list[str], log: Path, point: str = "none", nth: int = 1) -> int:
     """Run ``espnet_codec_lm.bin.<verb>.main(args)`` in a forked child, dying at ``point``;
     returns the child's exit status (``-SIGKILL`` when it was killed)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # child
-        code = 1
-        try:
-            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            os.dup2(fd, 1)
-            os.dup2(fd, 2)
-            sys.stdout = open(1, "w", buffering=1, closefd=False)
-            sys.stderr = open(2, "w", buffering=1, closefd=False)
-            os.environ["ESPNET_CODEC_LM_NO_PROGRESS"] = "1"
-            _patch(point, nth)
-            code = importlib.import_module(f"espnet_codec_lm.bin.{verb}").main(list(args))
-        except BaseException as e:  # noqa: BLE001 - report, then leave without pytest's cleanup
-            import traceback
-
-            traceback.print_exc()
-            code = 99 if not isinstance(e, SystemExit) else int(e.code or 0)
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(int(code or 0))
-    _, status = os.waitpid(pid, 0)
-    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    p = _context().Process(target=_child, args=(verb, [str(a) for a in args], str(log), point, nth))
+    p.start()
+    p.join()
+    return int(p.exitcode)
