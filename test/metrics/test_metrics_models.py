@@ -26,7 +26,7 @@ def test_cosine_similarity_hand_computed():
 
 
 def test_rawnet3_loads_from_espnet_dir(tiny_rawnet3_dir):
-    from conftest import TINY_SPK_CONF
+    from metrics_tiny_conf import TINY_SPK_CONF
 
     spk = load_speaker_model(str(tiny_rawnet3_dir))
     wav_a = speech_like(1.0, rng=np.random.default_rng(1), f0=110)
