@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from rel_helpers import CODEBOOK, make_tiny_codec
 
 from espnet_codec_lm.testing.tiny_models import make_tiny_base_llm
 
@@ -11,32 +12,6 @@ from espnet_codec_lm.testing.tiny_models import make_tiny_base_llm
 def tiny_base(tmp_path_factory):
     """A tiny tied Qwen2 base LLM directory (config, safetensors weights, HF tokenizer)."""
     return make_tiny_base_llm(tmp_path_factory.mktemp("rel_base"), seed=5, tie_word_embeddings=True)
-
-
-CODEBOOK = 16
-
-
-def make_tiny_codec(directory, codebook_size: int = CODEBOOK, seed: int = 0):
-    """A random tiny codec directory (config.yaml + model.safetensors), 3 codebooks."""
-    import torch
-
-    from espnet_codec_lm.codec.config import (
-        CodecModelConfig,
-        DecoderConfig,
-        EncoderConfig,
-        QuantizerConfig,
-    )
-    from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
-
-    cfg = CodecModelConfig(
-        latent_dim=16,
-        encoder=EncoderConfig(type="spectral", hidden=16, layers=1),
-        decoder=DecoderConfig(type="istft", hidden=16, layers=1),
-        quantizer=QuantizerConfig(num_codebooks=3, codebook_size=codebook_size, codebook_dim=4),
-    )
-    torch.manual_seed(seed)
-    save_codec(SoundStreamCodec(cfg).eval(), directory)
-    return directory
 
 
 @pytest.fixture(scope="session")

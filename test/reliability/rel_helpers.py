@@ -138,3 +138,48 @@ def write_yaml(path: Path, data) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
+
+
+CODEBOOK = 16
+
+
+def make_tiny_codec(directory, codebook_size: int = CODEBOOK, seed: int = 0):
+    """A random tiny codec directory (config.yaml + model.safetensors), 3 codebooks."""
+    import torch
+
+    from espnet_codec_lm.codec.config import (
+        CodecModelConfig,
+        DecoderConfig,
+        EncoderConfig,
+        QuantizerConfig,
+    )
+    from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
+
+    cfg = CodecModelConfig(
+        latent_dim=16,
+        encoder=EncoderConfig(type="spectral", hidden=16, layers=1),
+        decoder=DecoderConfig(type="istft", hidden=16, layers=1),
+        quantizer=QuantizerConfig(num_codebooks=3, codebook_size=codebook_size, codebook_dim=4),
+    )
+    torch.manual_seed(seed)
+    save_codec(SoundStreamCodec(cfg).eval(), directory)
+    return directory
+
+
+class _Payload:
+    """Pickles as ``open(marker, "w")``: unpickling it without restrictions creates the file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def plant(path, marker):
+    """Write a malicious 'checkpoint' (a dict of a tensor and the payload) to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    import torch
+
+    torch.save({"weight": torch.zeros(2), "x": _Payload(marker)}, path)
+    return path

@@ -10,24 +10,7 @@ import shutil
 
 import pytest
 import torch
-from rel_helpers import assert_one_line_error, call_main
-
-
-class _Payload:
-    """Pickles as ``open(marker, "w")``: unpickling it without restrictions creates the file."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
-def plant(path, marker):
-    """Write a malicious 'checkpoint' (a dict of a tensor and the payload) to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"weight": torch.zeros(2), "x": _Payload(marker)}, path)
-    return path
+from rel_helpers import assert_one_line_error, call_main, plant
 
 
 def test_the_plant_is_live(tmp_path):

@@ -9,9 +9,14 @@ import signal
 import kaldiio
 import numpy as np
 import pytest
-from conftest import make_tiny_codec
 from rel_fault import run_forked
-from rel_helpers import assert_one_line_error, assert_unchanged, call_main, tree_hashes
+from rel_helpers import (
+    assert_one_line_error,
+    assert_unchanged,
+    call_main,
+    make_tiny_codec,
+    tree_hashes,
+)
 
 from espnet_codec_lm.testing.audio import (
     make_data_dir,

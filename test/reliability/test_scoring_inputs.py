@@ -12,10 +12,10 @@ from rel_helpers import (
     assert_one_line_error,
     assert_unchanged,
     call_main,
+    plant,
     replace_line,
     tree_hashes,
 )
-from test_checkpoint_safety import plant
 
 FAST = ["decoding.text.max_len_cap=6", "decoding.speech.max_len_cap=8", "decoding.batch_size=3"]
 
