@@ -105,3 +105,28 @@ def test_checkpoint_tokenizer_of_other_size(tmp_path, tiny_ckpt):
     res, before = _train(tmp_path, {"init": str(ckpt), "codebook_size": 16})
     assert_one_line_error(res, str(ckpt), "tokenizer")
     assert_unchanged(before, tree_hashes(tmp_path))
+
+
+def test_tokenizer_training_text_not_utf8(tmp_path):
+    """``lm_tokenizer`` on a Kaldi text file with a Latin-1 line: one line naming the file."""
+    text = tmp_path / "text"
+    text.write_bytes(b"utt1 the cat sat.\nutt2 caf\xe9 au lait\n")
+    out = tmp_path / "bpe"
+    res = call_main("lm_tokenizer", "--out", out, "--vocab-size", "50", "--kaldi", text)
+    assert_one_line_error(res, str(text), "UTF-8")
+    assert not out.exists()
+
+
+def test_tokenizer_training_kaldi_line_without_text(tmp_path):
+    text = tmp_path / "text"
+    text.write_text("utt1 the cat sat.\nutt2\n", encoding="utf-8")
+    res = call_main(
+        "lm_tokenizer", "--out", tmp_path / "bpe", "--vocab-size", "50", "--kaldi", text
+    )
+    assert_one_line_error(res, f"{text}:2", "utt2")
+
+
+def test_export_of_a_missing_checkpoint(tmp_path):
+    res = call_main("lm_export", "--checkpoint", tmp_path / "nope", "--out", tmp_path / "hf")
+    assert_one_line_error(res, str(tmp_path / "nope"))
+    assert not (tmp_path / "hf").exists()
