@@ -47,7 +47,12 @@ def read_sentences(paths: list[str], kaldi: bool) -> list[str]:
         p = Path(path)
         if not p.is_file():
             raise ValueError(f"{p}: file not found")
-        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:  # name the file and line, not just the codec's byte
+            line_no = p.read_bytes()[: e.start].count(b"\n") + 1
+            raise ValueError(f"{p}:{line_no}: not valid UTF-8") from None
+        for n, line in enumerate(text.splitlines(), 1):
             if kaldi:
                 parts = line.split(maxsplit=1)
                 if not parts:
