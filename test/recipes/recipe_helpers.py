@@ -11,6 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 EGS = REPO / "egs2"
 TEMPLATE = EGS / "TEMPLATE" / "codec_lm1"
+OUTPUT_DIRS = ("data", "dump", "exp", "downloads")  # git-ignored in every recipe
 
 
 def make_recipe_copy(name: str, dest: Path) -> Path:
@@ -20,6 +21,8 @@ def make_recipe_copy(name: str, dest: Path) -> Path:
     subprocess.run([str(TEMPLATE / "setup.sh"), str(dest)], check=True, capture_output=True)
     for path in src.rglob("*"):
         rel = path.relative_to(src)
+        if rel.parts[0] in OUTPUT_DIRS:  # a run's outputs in the source tree are not the recipe
+            continue
         if path.is_symlink() or any(p.is_symlink() for p in (src / rel).parents if p != src):
             continue
         if path.is_file():

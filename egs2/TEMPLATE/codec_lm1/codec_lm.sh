@@ -36,18 +36,26 @@ codec_args=""           # stage 3: extra key=value overrides for codec_train
 codec_tag=""            # codec experiment name (default: the codec config's file name)
 n_q=3                   # stage 4: codebooks tokenised (the LM's L')
 base_llm=""             # local Hugging Face directory of the base text LLM (Qwen1.5-0.5B)
+text_llm_config=""      # stage 5, no --base_llm: pretrain a text LLM from scratch (lm_train, text only)
+text_llm_args=""        # stage 5: extra key=value overrides for the text LLM run
 text_tokenizer=""       # stage 5: base (base_llm's), bpe, checkpoint, or a dir; "" = the fitting one
 bpe_vocab_size=4000     # stage 5: size of a trained BPE tokenizer
 text_pools=""           # text-only CPT data: general text files (one sentence a line)
+heldout_text=""         # held-out text files (one sentence a line): perplexity of every LM run
 mt_pools=""             # text-only CPT data: MT pairs (<name>.en-zh.tsv, or dirs: text + text.<lang>)
 lm_config=conf/lm/cpt_speech_text_qwen1.5_0.5b.yaml  # stage 6: CPT config (LMTrainConfig)
 cpt_sets=""             # CPT speech sets (default: the training set)
 sft_config="conf/lm/sft_{task}_qwen1.5_0.5b.yaml"  # stage 7: SFT config, {task} substituted
+sft_joint=false         # true: one multi-task SFT over all --tasks ({task} = joint), else one per task
 decode_config="conf/decode/{task}.yaml"            # stage 8: decoding config per task
 score_config=""         # stage 9: ScoringConfig YAML (ASR/speaker/MOS models); "" = text metrics
+score_asr=""            # stage 9 ASR (TTS WER, ASR-BLEU): self = this system's own ASR SFT model
+score_asr_args=""       # stage 9: key=value overrides of that ASR's decoding (LMDecodeConfig)
+spk_model=""            # stage 9: speaker model dir for SPK-SIM ("" = not computed)
+mos_model=""            # stage 9: UTMOS checkpoint ("" = not computed)
 init=text_llm           # none | text_llm | <checkpoint>: what CPT (or, without CPT, SFT) starts from
 cpt_mode=speech_text    # speech | speech_text | none (none: SFT straight from --init)
-tasks="asr"             # SFT/decode tasks: asr tts s2tt s2st (CPT tasks come from cpt_mode)
+tasks="asr"             # SFT/decode tasks: asr tts s2tt s2st; task:lang decodes one source language
 system=""               # system name in RESULTS.md (default: from --init and --cpt_mode)
 tag=""                  # LM experiment suffix (default: from the system name)
 lm_args=""              # extra key=value overrides for every lm_train run
@@ -65,8 +73,10 @@ Stages:
    3  codec training            bin.codec_train (skipped with --codec_dir)    -> \${expdir}/codec_<tag>/codec
    4  tokenization              bin.codec_tokenize (--n_q streams)            -> \${dumpdir}/codes/<set>
    5  text tokenizer            base LLM's own, or bin.lm_tokenizer (BPE)     -> \${expdir}/text_tokenizer_*
+      (+ text LLM)              bin.lm_train --config \${text_llm_config}     -> \${expdir}/text_llm/hf
    6  continual pre-training    bin.lm_train --config \${lm_config}            -> \${expdir}/lm_cpt_<tag>
    7  fine-tuning per task      bin.lm_train --config \${sft_config}           -> \${expdir}/lm_sft_<task>_<tag>
+      (--sft_joint true: one run for all tasks)                                -> \${expdir}/lm_sft_<tag>
    8  decoding                  bin.lm_decode --config \${decode_config}       -> .../decode_<task>_<test set>
    9  scoring                   bin.score --config \${score_config}            -> .../scores.yaml
   10  report                    bin.report                                    -> \${results}
@@ -78,9 +88,12 @@ Options (default):
   --skip_bad ${skip_bad} --filter_config "${filter_config}"
   --codec_config ${codec_config} --codec_dir "${codec_dir}" --codec_args "${codec_args}" --n_q ${n_q}
   --base_llm "${base_llm}" --text_tokenizer "${text_tokenizer}" --bpe_vocab_size ${bpe_vocab_size}
-  --text_pools "${text_pools}" --mt_pools "${mt_pools}"
+  --text_llm_config "${text_llm_config}" --text_llm_args "${text_llm_args}"
+  --text_pools "${text_pools}" --mt_pools "${mt_pools}" --heldout_text "${heldout_text}"
   --lm_config ${lm_config} --cpt_sets "${cpt_sets}"
-  --sft_config ${sft_config} --decode_config ${decode_config} --score_config "${score_config}"
+  --sft_config ${sft_config} --sft_joint ${sft_joint} --decode_config ${decode_config}
+  --score_config "${score_config}" --score_asr "${score_asr}" (self | "") --score_asr_args "${score_asr_args}"
+  --spk_model "${spk_model}" --mos_model "${mos_model}"
   --init ${init} (none | text_llm | checkpoint dir) --cpt_mode ${cpt_mode} (speech | speech_text | none)
   --tasks "${tasks}" --system "${system}" --tag "${tag}"
   --lm_args "${lm_args}" --decode_args "${decode_args}" --results ${results}
@@ -89,6 +102,8 @@ Options (default):
 Systems of the paper: --cpt_mode none --init none (No Initialization); --cpt_mode none
 --init text_llm (Text LLM Initialization); --cpt_mode speech (Speech CPT); --cpt_mode speech_text
 (Speech & Text CPT). Steps run through \${run_cmd} from cmd.sh (local, or Slurm).
+--tasks "asr s2tt:en s2tt:zh": SFT trains each task once; task:lang decodes and scores only the
+source language lang (one translation direction) into decode_<task>_<set>_<lang>.
 EOF
 )
 
@@ -200,6 +215,17 @@ fi
 [ -z "${codec_tag}" ] && codec_tag=$(basename "${codec_config}" .yaml)
 codec_exp=${expdir}/codec_${codec_tag}
 [ -z "${codec_dir}" ] && codec_dir=${codec_exp}/codec
+bpe_dir=${expdir}/text_tokenizer_bpe${bpe_vocab_size}
+# no base LLM but a text LLM config: stage 5 pretrains one (BPE + lm_train on text) and exports
+# it as a plain Hugging Face directory that every LM run then takes as its base LLM
+text_llm_exp=""
+if [ -z "${base_llm}" ] && [ -n "${text_llm_config}" ]; then
+  text_llm_exp=${expdir}/text_llm
+  base_llm=${text_llm_exp}/hf # it carries the BPE tokenizer
+  case "${text_tokenizer}" in "" | base | checkpoint) ;;
+    *) die "--text_llm_config: the text LLM carries its own BPE; leave --text_tokenizer unset" ;;
+  esac
+fi
 # text tokenizer: the base LLM's unless a BPE is asked for (or there is no base LLM)
 if [ -z "${text_tokenizer}" ]; then
   if [ "${cpt_mode}" = none ] && [ "${init}" != none ] && [ "${init}" != text_llm ]; then
@@ -212,13 +238,26 @@ if [ -z "${text_tokenizer}" ]; then
 fi
 case "${text_tokenizer}" in
   base | checkpoint) tokenizer_dir="" ;;
-  bpe) tokenizer_dir=${expdir}/text_tokenizer_bpe${bpe_vocab_size} ;;
+  bpe) tokenizer_dir=${bpe_dir} ;;
   *) tokenizer_dir=${text_tokenizer} ;;
 esac
 [ -z "${cpt_sets}" ] && cpt_sets=${train_set}
 cpt_exp=${expdir}/lm_cpt_${tag}
 # what SFT starts from: the CPT model when there is CPT, else --init
 if [ "${cpt_mode}" = none ]; then sft_init=${init}; else sft_init=${cpt_exp}/model; fi
+# --tasks entries are task or task:lang (decode one source language); SFT trains each task once
+sft_tasks=$(for t in ${tasks}; do echo "${t%%:*}"; done | awk '!seen[$0]++' | tr '\n' ' ')
+sft_exp() { # sft_exp TASK: the SFT experiment that serves TASK
+  if [ "${sft_joint}" = true ]; then echo "${expdir}/lm_sft_${tag}"; else echo "${expdir}/lm_sft_$1_${tag}"; fi
+}
+ppl_args() { # the held-out perplexity override of an LM run (the file is rebuilt when it changed)
+  [ -n "${heldout_text}" ] || return 0
+  local f=${expdir}/heldout_text.txt h
+  mkdir -p "${expdir}"
+  for h in ${heldout_text}; do cat "${h}"; done > "${f}.tmp"
+  if cmp -s "${f}.tmp" "${f}"; then rm "${f}.tmp"; else mv "${f}.tmp" "${f}"; fi
+  echo "eval.text_ppl_file=${f}"
+}
 model_args() { # model_args INIT: the model.* overrides of an LM run starting from INIT
   echo "model.init=$1"
   if [ "$1" = none ] || [ "$1" = text_llm ]; then
@@ -290,12 +329,8 @@ if stage_on 4 "tokenization with ${codec_dir} (${n_q} codebooks)"; then
   stage_end
 fi
 
-if stage_on 5 "text tokenizer (${text_tokenizer})"; then
-  if [ "${text_tokenizer}" = base ]; then
-    log "  the base LLM's own tokenizer (${base_llm}); nothing to train"
-  elif [ "${text_tokenizer}" = checkpoint ]; then
-    log "  the tokenizer saved with ${init}; nothing to train"
-  elif [ "${text_tokenizer}" = bpe ]; then
+if stage_on 5 "text tokenizer (${text_tokenizer})${text_llm_exp:+ and text LLM ${text_llm_exp}}"; then
+  if [ "${text_tokenizer}" = bpe ] || [ -n "${text_llm_exp}" ]; then
     # BPE on the training transcripts, their translations and the text pools (plain lines)
     corpus=${expdir}/text_tokenizer_corpus.txt
     mkdir -p "${expdir}"
@@ -304,10 +339,32 @@ if stage_on 5 "text tokenizer (${text_tokenizer})"; then
     done > "${corpus}"
     for f in ${text_pools}; do cat "${f}"; done >> "${corpus}"
     # shellcheck disable=SC2046
-    run_step "${tokenizer_dir}/.done" "${expdir}/log/text_tokenizer.log" -- \
-      $(py_entry lm_tokenizer) --out "${tokenizer_dir}" --vocab-size "${bpe_vocab_size}" \
+    run_step "${bpe_dir}/.done" "${expdir}/log/text_tokenizer.log" -- \
+      $(py_entry lm_tokenizer) --out "${bpe_dir}" --vocab-size "${bpe_vocab_size}" \
       --overwrite "${corpus}"
-  else
+  fi
+  if [ -n "${text_llm_exp}" ]; then
+    # the stand-in for a pre-trained text LLM: a Qwen2 LM from scratch on the same text (the
+    # corpus above as plain text; the MT pools and the training set's transcript/translation
+    # pairs as MT examples), exported without its speech rows as the base LLM of stages 6-7
+    read -r -a mt_pool_list <<< "${mt_pools}"
+    read -r -a text_llm_extra <<< "${text_llm_args}"
+    mapfile -t pargs < <(ppl_args)
+    # shellcheck disable=SC2046
+    run_step "${text_llm_exp}/.done" "${text_llm_exp}/train.log" --gpu "${ngpu}" -- \
+      $(py_entry lm_train) --config "${text_llm_config}" --exp_dir "${text_llm_exp}" \
+      model.init=none "model.tokenizer=${bpe_dir}" stage=cpt data.stage=cpt \
+      "data.speech_sets=[]" "data.text_pools=$(yaml_list "${corpus}")" \
+      "data.mt_pools=$(yaml_list "${mt_pool_list[@]}" "${dumpdir}/data/${train_set}")" \
+      "${pargs[@]}" "${text_llm_extra[@]}"
+    # shellcheck disable=SC2046
+    run_step "${text_llm_exp}/.export.done" "${text_llm_exp}/export.log" -- \
+      $(py_entry lm_export) --checkpoint "${text_llm_exp}/model" --out "${base_llm}" --text_only
+  elif [ "${text_tokenizer}" = base ]; then
+    log "  the base LLM's own tokenizer (${base_llm}); nothing to train"
+  elif [ "${text_tokenizer}" = checkpoint ]; then
+    log "  the tokenizer saved with ${init}; nothing to train"
+  elif [ "${text_tokenizer}" != bpe ]; then
     [ -e "${tokenizer_dir}" ] || die "--text_tokenizer ${tokenizer_dir}: not found"
     log "  using the tokenizer ${tokenizer_dir}"
   fi
@@ -321,7 +378,7 @@ if stage_on 6 "continual pre-training (${cpt_mode}) -> ${cpt_exp}"; then
     read -r -a cpt_set_list <<< "${cpt_sets}"
     read -r -a text_pool_list <<< "${text_pools}"
     read -r -a mt_pool_list <<< "${mt_pools}"
-    mapfile -t margs < <(model_args "${init}")
+    mapfile -t margs < <(model_args "${init}"; ppl_args)
     # shellcheck disable=SC2046
     run_step "${cpt_exp}/.done" "${cpt_exp}/train.log" --gpu "${ngpu}" -- \
       $(py_entry lm_train) --config "${lm_config}" --exp_dir "${cpt_exp}" --system "${system}" \
@@ -334,50 +391,81 @@ if stage_on 6 "continual pre-training (${cpt_mode}) -> ${cpt_exp}"; then
   stage_end
 fi
 
-if stage_on 7 "fine-tuning per task (${tasks}) from ${sft_init}"; then
+if stage_on 7 "fine-tuning (${sft_tasks% }; joint ${sft_joint}) from ${sft_init}"; then
   system_args=()
   [ -n "${system}" ] && system_args=(--system "${system}")
-  mapfile -t margs < <(model_args "${sft_init}")
-  for task in ${tasks}; do
-    exp=${expdir}/lm_sft_${task}_${tag}
+  mapfile -t margs < <(model_args "${sft_init}"; ppl_args)
+  if [ "${sft_joint}" = true ]; then runs=joint; else runs=${sft_tasks}; fi
+  for run in ${runs}; do
+    if [ "${run}" = joint ]; then
+      exp=$(sft_exp joint) run_tasks=$(echo "${sft_tasks}" | xargs | tr ' ' ',')
+    else
+      exp=$(sft_exp "${run}") run_tasks=${run}
+    fi
     # shellcheck disable=SC2046
     run_step "${exp}/.done" "${exp}/train.log" --gpu "${ngpu}" -- \
-      $(py_entry lm_train) --config "$(subst_task "${sft_config}" "${task}")" --exp_dir "${exp}" \
-      "${system_args[@]}" "${margs[@]}" stage=sft data.stage=sft "data.tasks=[${task}]" \
+      $(py_entry lm_train) --config "$(subst_task "${sft_config}" "${run}")" --exp_dir "${exp}" \
+      "${system_args[@]}" "${margs[@]}" stage=sft data.stage=sft "data.tasks=[${run_tasks}]" \
       "data.speech_sets=$(speech_sets "${train_set}")" \
       "data.valid_speech_sets=$(speech_sets "${valid_set}")" "${lm_extra[@]}"
+    # the codec beside the model: the experiment is self-contained for the inference API
+    ln -sfn "$(cd "${codec_dir}" && pwd)" "${exp}/codec"
   done
   stage_end
 fi
 
-if stage_on 8 "decoding (${tasks}) on ${test_sets}"; then
-  for task in ${tasks}; do
-    exp=${expdir}/lm_sft_${task}_${tag}
+# decode_jobs: one "task lang exp decode_name test_set" line per --tasks entry and test set
+decode_jobs() {
+  local entry task lang suffix test_set
+  for entry in ${tasks}; do
+    task=${entry%%:*} lang=- suffix=""
+    if [ "${entry}" != "${task}" ]; then lang=${entry#*:} suffix=_${entry#*:}; fi
     for test_set in ${test_sets}; do
-      out=${exp}/decode_${task}_${test_set}
-      # shellcheck disable=SC2046
-      run_step "${exp}/.decode_${task}_${test_set}.done" "${exp}/log/decode_${task}_${test_set}.log" \
-        --gpu "$((ngpu > 0 ? 1 : 0))" --redo "${out}" -- \
-        $(py_entry lm_decode) --config "$(subst_task "${decode_config}" "${task}")" \
-        --lm "${exp}" --codec "${codec_dir}" --data_dir "${dumpdir}/data/${test_set}" \
-        --codes "${dumpdir}/codes/${test_set}/codes.scp" --out_dir "${out}" "${decode_extra[@]}"
+      echo "${task} ${lang} $(sft_exp "${task}") decode_${task}_${test_set}${suffix} ${test_set}"
     done
   done
+}
+
+if stage_on 8 "decoding (${tasks}) on ${test_sets}"; then
+  while read -r task lang exp name test_set; do
+    lang_args=()
+    [ "${lang}" != - ] && lang_args=("src_lang=${lang}")
+    # shellcheck disable=SC2046
+    run_step "${exp}/.${name}.done" "${exp}/log/${name}.log" \
+      --gpu "$((ngpu > 0 ? 1 : 0))" --redo "${exp}/${name}" -- \
+      $(py_entry lm_decode) --config "$(subst_task "${decode_config}" "${task}")" \
+      --lm "${exp}" --codec "${codec_dir}" --data_dir "${dumpdir}/data/${test_set}" \
+      --codes "${dumpdir}/codes/${test_set}/codes.scp" --out_dir "${exp}/${name}" \
+      "${lang_args[@]}" "${decode_extra[@]}" < /dev/null
+  done < <(decode_jobs)
   stage_end
 fi
 
 if stage_on 9 "scoring"; then
   score_args=()
   [ -n "${score_config}" ] && score_args=(--config "${score_config}")
-  for task in ${tasks}; do
-    for test_set in ${test_sets}; do
-      out=${expdir}/lm_sft_${task}_${tag}/decode_${task}_${test_set}
-      # shellcheck disable=SC2046
-      run_step "${out}/.score.done" "${out}/score.log" --gpu "$((ngpu > 0 ? 1 : 0))" -- \
-        $(py_entry score) "${score_args[@]}" --decode_dir "${out}" \
-        --data_dir "${dumpdir}/data/${test_set}"
-    done
-  done
+  if [ "${score_asr}" = self ]; then # this system's own ASR fine-tuning transcribes its speech
+    [[ " ${sft_tasks}" == *" asr "* ]] || die "--score_asr self needs the asr task in --tasks"
+    asr_exp=$(sft_exp asr)
+    {
+      echo "lm: ${asr_exp}"
+      echo "codec: ${codec_dir}"
+      echo "overrides: [$(echo "${score_asr_args}" | xargs | tr ' ' ',')]"
+    } > "${asr_exp}/asr_scorer.yaml"
+    score_args+=(asr.kind=toolkit "asr.path=${asr_exp}/asr_scorer.yaml"
+      "asr.name=own ASR of ${system:-${tag}} (${asr_exp##*/})")
+  elif [ -n "${score_asr}" ]; then
+    score_args+=(asr.kind=whisper "asr.path=${score_asr}")
+  fi
+  [ -n "${spk_model}" ] && score_args+=("speaker.path=${spk_model}")
+  [ -n "${mos_model}" ] && score_args+=("mos.path=${mos_model}")
+  while read -r task lang exp name test_set; do
+    # shellcheck disable=SC2046
+    run_step "${exp}/${name}/.score.done" "${exp}/${name}/score.log" \
+      --gpu "$((ngpu > 0 ? 1 : 0))" -- \
+      $(py_entry score) "${score_args[@]}" --decode_dir "${exp}/${name}" \
+      --data_dir "${dumpdir}/data/${test_set}" < /dev/null
+  done < <(decode_jobs)
   stage_end
 fi
 

@@ -1,23 +1,140 @@
 #!/usr/bin/env bash
-# The mini bilingual recipe: the whole method offline on a CPU at toy scale (make demo).
-# Corpus size: MINI_SIZE=tiny|default|large ./run.sh   (default: default)
-# Codec: the shipped one in pretrained/codec when present; --codec_dir "" trains one (stage 3).
+# The mini bilingual recipe: the paper's method offline on a CPU at toy scale (make demo).
+#
+#   ./run.sh                     the main system (Speech & Text CPT) through every task
+#   ./run.sh --systems all       the paper's four systems: the full tables
+#   ./run.sh --systems "no_init text_llm"   any of no_init text_llm speech_cpt speech_text_cpt
+#   ./run.sh --smoke true        tiny models and a few steps per stage (CI; with MINI_SIZE=tiny)
+#   MINI_SIZE=tiny|default|large ./run.sh    corpus size (default: default)
+#   ./run.sh --codec_dir ""      train the codec (stage 3) instead of using pretrained/codec
+#   ./run.sh --spk_model DIR --mos_model FILE   SPK-SIM / UTMOS with local checkpoints
+#
+# Stages 1-5 (data, validation, codec, tokenization, BPE + the text LLM that stands in for
+# Qwen1.5) run once; stages 6-9 (CPT, joint multi-task SFT, decoding, scoring) once per system;
+# stage 10 (report) once, then local/results.py completes RESULTS.md (findings, run, timings,
+# spectrograms). Every other option goes to codec_lm.sh (./codec_lm.sh --help), e.g.
+# --stage 6 --stop_stage 9. Wall / CPU time and peak memory of every stage: exp/stage_times.jsonl.
 set -euo pipefail
+cmdline="$0 $*"
 size=${MINI_SIZE:-default}
-codec_dir=""
-[ -f pretrained/codec/config.yaml ] && codec_dir=pretrained/codec
+# the machine's two cores go to one process at a time (steps with --nj 2 pin one thread each)
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
-./codec_lm.sh \
-  --nj 2 --ngpu 0 \
-  --local_data_opts "--size ${size}" \
-  --train_set train --valid_set dev --test_sets "test" \
-  --codec_config conf/codec/debug.yaml --codec_dir "${codec_dir}" \
-  --text_tokenizer bpe --bpe_vocab_size 2000 \
-  --text_pools "data/text_pool/general.en data/text_pool/general.zh" \
-  --mt_pools "data/text_pool/mt.en-zh.tsv" \
-  --lm_config conf/lm/cpt_debug.yaml \
-  --sft_config "conf/lm/sft_{task}_debug.yaml" \
-  --decode_config "conf/decode/{task}.yaml" \
-  --init none --cpt_mode speech_text \
-  --tasks "asr tts s2tt s2st" \
-  "$@"
+systems=main  # main | all | a list of: no_init text_llm speech_cpt speech_text_cpt
+smoke=false   # true: conf/smoke (seconds per stage; checks the plumbing, not the quality)
+stage=1
+stop_stage=10
+codec_dir=pretrained/codec
+passed=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --systems) systems=$2 ;;
+    --smoke) smoke=$2 ;;
+    --stage) stage=$2 ;;
+    --stop_stage) stop_stage=$2 ;;
+    --codec_dir) codec_dir=$2 ;;
+    *)
+      passed+=("$1")
+      shift
+      continue
+      ;;
+  esac
+  shift 2
+done
+case "${smoke}" in true | false) ;; *) echo "run.sh: --smoke true|false" >&2 && exit 1 ;; esac
+case "${systems}" in
+  main) systems="speech_text_cpt" ;;
+  all) systems="no_init text_llm speech_cpt speech_text_cpt" ;;
+esac
+system_args() { # the paper's four systems as codec_lm.sh flags
+  case "$1" in
+    no_init) echo "--init none --cpt_mode none" ;;
+    text_llm) echo "--init text_llm --cpt_mode none" ;;
+    speech_cpt) echo "--init text_llm --cpt_mode speech" ;;
+    speech_text_cpt) echo "--init text_llm --cpt_mode speech_text" ;;
+    *) echo "run.sh: unknown system '$1' (no_init text_llm speech_cpt speech_text_cpt)" >&2 && return 1 ;;
+  esac
+}
+
+conf=conf/mini
+codec_args=()
+if [ "${smoke}" = true ]; then
+  conf=conf/smoke
+  codec_dir="" # a one-step codec of our own: exercises stage 3
+  codec_args=(--codec_args "max_steps=1 log_every=1 valid_every=100000")
+elif [ "${codec_dir}" = pretrained/codec ] && [ ! -f pretrained/codec/config.yaml ]; then
+  echo "run.sh: no shipped codec in pretrained/codec; stage 3 trains one (hours on a CPU)" >&2
+  codec_dir=""
+fi
+bpe_vocab_size=2000
+score_asr_args="decoding.text.beam_size=4" # the own-ASR transcribing generated speech
+if [ "${smoke}" = true ]; then
+  bpe_vocab_size=800
+  score_asr_args="decoding.text.beam_size=1 decoding.text.max_len_cap=8"
+fi
+
+common=(
+  --nj 2 --ngpu 0
+  --local_data_opts "--size ${size}"
+  --train_set train --valid_set dev --test_sets test
+  --codec_config conf/codec/debug.yaml --codec_dir "${codec_dir}" "${codec_args[@]}"
+  --bpe_vocab_size "${bpe_vocab_size}" --text_llm_config "${conf}/text_llm.yaml"
+  --text_pools "data/text_pool/general.en data/text_pool/general.zh"
+  --mt_pools "data/text_pool/mt.en-zh.tsv"
+  --heldout_text "data/text_pool/heldout.en data/text_pool/heldout.zh"
+  --lm_config "${conf}/cpt.yaml"
+  --sft_config "${conf}/sft_{task}.yaml" --sft_joint true
+  --decode_config "${conf}/decode_{task}.yaml"
+  --tasks "asr tts s2tt:en s2tt:zh s2st:en"
+  --score_asr self --score_asr_args "${score_asr_args}"
+  --results RESULTS.md
+)
+expdir=exp
+for ((i = 0; i < ${#passed[@]}; i++)); do # the experiment root, if the caller moved it
+  [ "${passed[i]}" = --expdir ] && expdir=${passed[i + 1]}
+done
+times=${expdir}/stage_times.jsonl
+mkdir -p "${expdir}"
+[ "${stage}" -le 1 ] && rm -f "${times}" # a run from the start times every stage afresh
+
+# codec_lm.sh parses and checks every option first (a typo fails here, not an hour later)
+quiet=/dev/stdout
+for sys in ${systems}; do
+  read -r -a sargs <<< "$(system_args "${sys}")"
+  ./codec_lm.sh "${common[@]}" "${sargs[@]}" "${passed[@]}" --stage 1 --stop_stage 0 > "${quiet}"
+  quiet=/dev/null
+done
+
+names=("" "data preparation" "validation" "codec training" "tokenization" "BPE + text LLM"
+  "CPT" "SFT, joint" "decoding" "scoring" "report")
+run_stage() { # run_stage N SYSTEM: one stage of codec_lm.sh, timed
+  local n=$1 label="stage $1: ${names[$1]}" sargs
+  [ "${n}" -ge 6 ] && [ "${n}" -le 9 ] && label+=" (${2})"
+  read -r -a sargs <<< "$(system_args "$2")"
+  python local/measure.py run --log "${times}" --label "${label}" -- \
+    ./codec_lm.sh "${common[@]}" "${sargs[@]}" "${passed[@]}" --stage "${n}" --stop_stage "${n}"
+}
+in_range() { [ "$1" -ge "${stage}" ] && [ "$1" -le "${stop_stage}" ]; }
+
+. ./path.sh
+first=${systems%% *}
+for n in 1 2 3 4 5; do
+  in_range "${n}" && run_stage "${n}" "${first}"
+done
+for sys in ${systems}; do
+  for n in 6 7 8 9; do
+    in_range "${n}" && run_stage "${n}" "${sys}"
+  done
+done
+if in_range 10; then
+  run_stage 10 "${first}"
+  # spectrograms of a few generated utterances: doc/mini_results of the repository (a smoke
+  # run keeps them in its experiment directory)
+  png_dir=${MAIN_ROOT}/doc/mini_results
+  [ "${smoke}" = true ] && png_dir=${expdir}/spectrograms
+  python local/results.py --results RESULTS.md --exp "${expdir}" --times "${times}" \
+    --command "${cmdline}" --size "${size}" --systems "${systems}" --smoke "${smoke}" \
+    --png_dir "${png_dir}"
+fi
+echo "Wall time, CPU time and peak memory per stage (${times}):"
+python local/measure.py summary --log "${times}"

@@ -1,0 +1,239 @@
+"""The paper's findings, checked on the mini recipe's scores (a part of local/results.py).
+
+:func:`system_values` gathers one number per (system, metric) from the scored decode dirs and the
+trainer's ``ppl.yaml`` files; :func:`findings_lines` writes one paragraph per finding of the paper
+(Shi et al. 2025, Tables 1-4) saying whether it holds here, with the numbers, or which systems it
+would need; :func:`goal_lines` compares the main system with the recipe's toy-scale goals.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+# metric key -> (label, goal, direction); the issue's toy-scale goals for the main system
+GOALS = {
+    "asr_wer": ("ASR WER, English (%)", 15.0, "max"),
+    "asr_cer": ("ASR CER, Mandarin (%)", 10.0, "max"),
+    "s2tt_en_zh": ("S2TT BLEU, EN->ZH", 40.0, "min"),
+    "s2tt_zh_en": ("S2TT BLEU, ZH->EN", 40.0, "min"),
+    "tts_wer": ("TTS WER by the recipe's ASR, English (%)", 25.0, "max"),
+    "tts_cer": ("TTS CER by the recipe's ASR, Mandarin (%)", 25.0, "max"),
+    "s2st": ("S2ST ASR-BLEU, EN->ZH", 20.0, "min"),
+}
+ST, SP, TL, NI = "Speech & Text CPT", "Speech CPT", "Text LLM Initialization", "No Initialization"
+CPT_SYSTEMS, NO_CPT = (SP, ST), (NI, TL)
+NEAR_ZERO_BLEU = 5.0  # "did not converge": an S2ST ASR-BLEU below this
+
+
+def _num(x) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not math.isnan(float(x)) else None
+
+
+def system_values(runs, exp_root: str | Path) -> dict[str, dict[str, float]]:
+    """``{system: {metric key: value}}`` from ``metrics.report.collect`` runs and ``ppl.yaml``."""
+    from espnet_codec_lm.metrics.report import collect_trainer_ppl
+
+    out: dict[str, dict[str, float]] = {}
+    for r in sorted(runs, key=lambda r: r.mtime):  # the latest scored run wins
+        s, v = r.scores, out.setdefault(r.system, {})
+        task = s.get("task")
+        pair = f"{s.get('src_lang')}_{s.get('tgt_lang')}"
+        picks = {
+            "asr": {"asr_wer": "wer", "asr_cer": "cer"},
+            "tts": {"tts_wer": "wer", "tts_cer": "cer", "tts_spk": "spk_sim"},
+            "s2tt": {f"s2tt_{pair}": "bleu"},
+            "s2st": {"s2st" if pair == "en_zh" else f"s2st_{pair}": "asr_bleu"},
+        }.get(task, {})
+        for key, metric in picks.items():
+            if _num(s.get(metric)) is not None:
+                v[key] = float(s[metric])
+    for e in collect_trainer_ppl(exp_root):
+        if e.system is None:
+            if _num(e.ppl_end) is not None:
+                for v in out.values():
+                    v.setdefault("ppl_text_llm", float(e.ppl_end))
+                out.setdefault("", {})["ppl_text_llm"] = float(e.ppl_end)
+        elif _num(e.ppl_end) is not None:
+            out.setdefault(e.system, {})[f"ppl_{e.stage}"] = float(e.ppl_end)
+    return out
+
+
+def goal_lines(v: dict[str, float], system: str) -> list[str]:
+    """A table: each goal, the value reached by ``system``, met or not."""
+    lines = [
+        f"Toy-scale goals for {system} on the mini test set (set before the first run; "
+        "reported as reached, not tuned to pass):",
+        "",
+        "| metric | goal | reached | met |",
+        "|---|---:|---:|---|",
+    ]
+    for key, (label, goal, how) in GOALS.items():
+        x = v.get(key)
+        if x is None:
+            lines.append(f"| {label} | {'<=' if how == 'max' else '>='} {goal:g} | - | not run |")
+            continue
+        ok = x <= goal if how == "max" else x >= goal
+        sign = "<=" if how == "max" else ">="
+        lines.append(f"| {label} | {sign} {goal:g} | {x:.1f} | {'yes' if ok else 'no'} |")
+    return [*lines, ""]
+
+
+def _fmt(values: dict[str, dict[str, float]], key: str, systems) -> str:
+    parts = [f"{s} {values[s][key]:.1f}" for s in systems if key in values.get(s, {})]
+    return ", ".join(parts) if parts else "no numbers"
+
+
+def _need(values, systems, keys) -> list[str]:
+    """The systems among ``systems`` that lack any of ``keys``."""
+    return [s for s in systems if any(k not in values.get(s, {}) for k in keys)]
+
+
+def _best(values, key: str, systems, lower: bool) -> str:
+    pick = min if lower else max
+    return pick(systems, key=lambda s: values[s][key])
+
+
+def _paragraph(title: str, paper: str, here: str, verdict: str) -> str:
+    return f"**{title}** Paper: {paper} Here: {here} **{verdict}**"
+
+
+def findings_lines(values: dict[str, dict[str, float]], ran: list[str]) -> list[str]:
+    """One paragraph per finding of the paper."""
+    out = []
+    for check in FINDINGS:
+        out += [check(values, ran), ""]
+    return out
+
+
+def _best_on(keys: list[str], lower: bool, title: str, paper: str) -> Callable:
+    def check(values, ran) -> str:
+        systems = [s for s in (NI, TL, SP, ST) if s in ran]
+        missing = _need(values, systems, keys)
+        if ST not in systems or len(systems) < 2 or missing:
+            need = "the other systems" if len(systems) < 2 else ", ".join(missing) or ST
+            here = "; ".join(f"{k}: {_fmt(values, k, systems)}" for k in keys)
+            return _paragraph(
+                title, paper, here + ".", f"Not checked: needs {need} (`./run.sh --systems all`)."
+            )
+        wins = [_best(values, k, systems, lower) == ST for k in keys]
+        here = "; ".join(f"{k}: {_fmt(values, k, systems)}" for k in keys)
+        if all(wins):
+            verdict = "Holds at this scale."
+        elif any(wins):
+            verdict = "Holds only in part (best on some of the columns)."
+        else:
+            verdict = "Does not hold at this scale."
+        return _paragraph(title, paper, here + ".", verdict)
+
+    return check
+
+
+def _tts_cpt(values, ran) -> str:
+    title = "CPT makes speech generation work: TTS by either CPT system is far more intelligible."
+    paper = "TTS WER 3.7 (Speech CPT) and 3.7 (Speech & Text CPT) vs 17.5 (No Init) and 18.8 (Text LLM Init)."
+    cpt = [s for s in CPT_SYSTEMS if s in ran and "tts_wer" in values.get(s, {})]
+    base = [s for s in NO_CPT if s in ran and "tts_wer" in values.get(s, {})]
+    here = f"TTS WER {_fmt(values, 'tts_wer', [*base, *cpt])}; CER {_fmt(values, 'tts_cer', [*base, *cpt])}."
+    if not cpt or not base:
+        return _paragraph(title, paper, here, "Not checked: needs a CPT and a non-CPT system.")
+    worst_cpt = max(values[s]["tts_wer"] for s in cpt)
+    best_base = min(values[s]["tts_wer"] for s in base)
+    verdict = "Holds at this scale." if worst_cpt < best_base else "Does not hold at this scale."
+    return _paragraph(title, paper, here, verdict)
+
+
+def _s2st_converge(values, ran) -> str:
+    title = "Without CPT, S2ST (a task CPT never saw) does not converge; after CPT it does."
+    paper = "No Init and Text LLM Init did not converge; ASR-BLEU 28.0 (Speech CPT), 33.4 (Speech & Text CPT)."
+    cpt = [s for s in CPT_SYSTEMS if s in ran and "s2st" in values.get(s, {})]
+    base = [s for s in NO_CPT if s in ran and "s2st" in values.get(s, {})]
+    here = f"ASR-BLEU {_fmt(values, 's2st', [*base, *cpt])}."
+    if not base:
+        conv = [s for s in cpt if values[s]["s2st"] >= NEAR_ZERO_BLEU]
+        note = (
+            f"the CPT system(s) {'converge' if conv else 'do not converge either'} (ASR-BLEU "
+            f"{'>=' if conv else '<'} {NEAR_ZERO_BLEU:g})"
+            if cpt
+            else "no S2ST score"
+        )
+        return _paragraph(title, paper, here, f"Not checked without the non-CPT systems; {note}.")
+    low = all(values[s]["s2st"] < NEAR_ZERO_BLEU for s in base)
+    high = cpt and all(values[s]["s2st"] > max(values[b]["s2st"] for b in base) for s in cpt)
+    if low and high:
+        verdict = f"Holds at this scale (no-CPT systems below {NEAR_ZERO_BLEU:g} ASR-BLEU)."
+    elif high:
+        verdict = "Holds in part: CPT systems are better, but the others do learn S2ST here."
+    else:
+        verdict = "Does not hold at this scale."
+    return _paragraph(title, paper, here, verdict)
+
+
+def _pair(key: str, a: str, b: str, title: str, paper: str, lower: bool) -> Callable:
+    def check(values, ran) -> str:
+        have = [s for s in (a, b) if s in ran and key in values.get(s, {})]
+        here = f"{key}: {_fmt(values, key, (b, a))}."
+        if len(have) < 2:
+            return _paragraph(title, paper, here, f"Not checked: needs {a} and {b}.")
+        better = values[a][key] < values[b][key] if lower else values[a][key] > values[b][key]
+        return _paragraph(
+            title, paper, here, "Holds at this scale." if better else "Does not hold at this scale."
+        )
+
+    return check
+
+
+def _forgetting(values, ran) -> str:
+    title = "Adding text to CPT keeps more of the text LLM (less forgetting than speech-only CPT)."
+    paper = (
+        "the motivation of speech+text CPT (the paper reports no perplexity); its text-based "
+        "tasks (S2TT) favour Speech & Text CPT."
+    )
+    base = next((v["ppl_text_llm"] for v in values.values() if "ppl_text_llm" in v), None)
+    have = [s for s in (SP, ST) if s in ran and "ppl_cpt" in values.get(s, {})]
+    here = f"held-out perplexity after CPT: {_fmt(values, 'ppl_cpt', (SP, ST))}" + (
+        f" (text LLM {base:.1f})." if base else "."
+    )
+    if len(have) < 2:
+        return _paragraph(title, paper, here, "Not checked: needs both CPT systems.")
+    ok = values[ST]["ppl_cpt"] < values[SP]["ppl_cpt"]
+    return _paragraph(
+        title, paper, here, "Holds at this scale." if ok else "Does not hold at this scale."
+    )
+
+
+FINDINGS: list[Callable] = [
+    _best_on(
+        ["asr_wer", "asr_cer"],
+        True,
+        "Speech & Text CPT gives the best ASR.",
+        "WER 3.7 / 6.3 (LibriSpeech clean / other) and CER 7.2 (Aishell2), against at best "
+        "4.8 / 8.5 and 13.0 for the other systems.",
+    ),
+    _best_on(
+        ["s2tt_en_zh", "s2tt_zh_en"],
+        False,
+        "Speech & Text CPT gives the best S2TT in both directions.",
+        "CoVoST2 BLEU 33.1 EN->ZH and 16.1 ZH->EN, against at best 28.9 and 9.9.",
+    ),
+    _tts_cpt,
+    _s2st_converge,
+    _pair(
+        "s2st",
+        ST,
+        SP,
+        "Text in CPT helps the unseen S2ST task.",
+        "ASR-BLEU 33.4 (Speech & Text CPT) vs 28.0 (Speech CPT).",
+        False,
+    ),
+    _pair(
+        "asr_wer",
+        TL,
+        NI,
+        "Text LLM Initialization helps understanding over No Initialization.",
+        "ASR WER 4.8 vs 5.5 (test-clean), S2TT EN->ZH BLEU 28.9 vs 25.5.",
+        True,
+    ),
+    _forgetting,
+]
