@@ -4,7 +4,8 @@ VENV := tools/venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
 RECIPE := egs2/mini_bilingual/codec_lm1
-# Tests and the demo use both cores; one torch thread per process avoids oversubscription.
+# Torch threads per process: 2 for one process on the 2-core reference machine; tests that start
+# several processes set their own. Override on bigger machines: make demo OMP_NUM_THREADS=8
 export OMP_NUM_THREADS ?= 2
 
 .PHONY: install test test-fast lint format demo demo-all bench clean help

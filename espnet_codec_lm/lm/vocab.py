@@ -103,13 +103,17 @@ class VocabLayout:
             raise ValueError(
                 f"codes outside [0, {self.codebook_size}): min {codes.min()}, max {codes.max()}"
             )
-        offsets = self.codec_offset + np.arange(self.num_streams, dtype=np.int64) * self.codebook_size
+        offsets = (
+            self.codec_offset + np.arange(self.num_streams, dtype=np.int64) * self.codebook_size
+        )
         return codes + offsets[None, :]
 
     def ids_to_codes(self, ids: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`codes_to_ids` for speech-frame rows ``[T, num_streams]``."""
         ids = np.asarray(ids, dtype=np.int64)
-        offsets = self.codec_offset + np.arange(self.num_streams, dtype=np.int64) * self.codebook_size
+        offsets = (
+            self.codec_offset + np.arange(self.num_streams, dtype=np.int64) * self.codebook_size
+        )
         codes = ids - offsets[None, :]
         if codes.size and (codes.min() < 0 or codes.max() >= self.codebook_size):
             raise ValueError("ids outside their codebook ranges")
@@ -133,7 +137,7 @@ class VocabLayout:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> "VocabLayout":
+    def load(cls, path: str | Path) -> VocabLayout:
         d = json.loads(Path(path).read_text(encoding="utf-8"))
         size = d.pop("size", None)
         layout = cls(**d)
@@ -149,7 +153,7 @@ class VocabLayout:
         num_streams: int,
         codebook_size: int,
         num_extra_tokens: int = 0,
-    ) -> "VocabLayout":
+    ) -> VocabLayout:
         """From a Hugging Face ``config.json`` dict (``vocab_size`` = embedding rows) and the
         tokenizer's size."""
         return cls(
