@@ -1,8 +1,12 @@
-"""The stage template end to end on the tiny mini corpus with tiny models (stages 1-10 in four
-``--stage/--stop_stage`` slices), then a full rerun that skips every finished step."""
+"""The mini recipe end to end in its smoke configuration (CI): ``MINI_SIZE=tiny ./run.sh --smoke
+true`` runs every stage of the stage template (data, validation, a one-step codec, tokenization,
+BPE + text LLM, CPT, joint SFT, decoding of every task, scoring with the system's own ASR,
+report + RESULTS.md), each output is checked to exist and parse (not its quality), then a rerun
+skips every step."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,89 +16,119 @@ from recipe_helpers import make_recipe_copy, run_sh
 from espnet_codec_lm.data.espeak import espeak_available
 from espnet_codec_lm.data.kaldi_io import read_table
 
-TINY_LM = {
-    "stage": "cpt",
-    "seed": 0,
-    "model": {
-        "init": "none",
-        "codebook_size": 1024,  # the debug codec's
-        "arch": {
-            "hidden_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 2,
-            "intermediate_size": 128,
-        },
-    },  # fmt: skip
-    "data": {"kind": "tasks", "examples_per_epoch": 8, "valid_batches": 1},
-    "optim": {"lr": 1.0e-3, "min_lr": 1.0e-4, "warmup_steps": 1},
-    "batch": {"global_sequences": 2, "micro_batch": 2, "max_len": 512},
-    "stop": {"max_steps": 2},
-    "checkpoint": {"every_steps": 2, "keep_last": 1},
-    "eval": {"every_steps": 2},
-    "log": {"every_steps": 1, "tensorboard": False},
-}
+SFT = "exp/lm_sft_speech_text_cpt"
+DECODES = ("asr_test", "tts_test", "s2tt_test_en", "s2tt_test_zh", "s2st_test_en")
 
 
-def _mtimes(*roots: Path) -> dict[str, int]:
-    return {str(p): p.stat().st_mtime_ns for r in roots for p in r.rglob("*") if p.is_file()}
+def _mtimes(d: Path, *roots: str, skip: tuple[str, ...] = ()) -> dict[str, int]:
+    return {
+        str(p): p.stat().st_mtime_ns
+        for r in roots
+        for p in (d / r).rglob("*")
+        if p.is_file() and not any(str(p.relative_to(d)).startswith(s) for s in skip)
+    }
+
+
+def _check_data_and_codes(d: Path) -> None:
+    for s in ("train", "dev", "test"):
+        n_utts = len(read_table(d / "dump" / "data" / s / "utt2spk"))
+        assert n_utts > 0 and len(read_table(d / "dump" / "codes" / s / "codes.scp")) == n_utts
+        # the English utterances carry S2ST target speech: its codes go to codes_tgt
+        n_tgt = len(read_table(d / "dump" / "data" / s / "wav_tgt.scp"))
+        assert len(read_table(d / "dump" / "codes" / s / "codes_tgt.scp")) == n_tgt > 0
+    assert (d / "exp" / "codec_debug" / "codec" / "model.safetensors").is_file()
+
+
+def _check_lms(d: Path) -> None:
+    text_llm = d / "exp" / "text_llm"
+    hf = json.loads((text_llm / "hf" / "config.json").read_text())
+    assert hf["model_type"] == "qwen2" and (text_llm / "hf" / "text_tokenizer.json").is_file()
+    base_ppl = yaml.safe_load((text_llm / "ppl.yaml").read_text())["text_ppl_final"]
+    cpt = d / "exp" / "lm_cpt_speech_text_cpt"
+    cpt_ppl = yaml.safe_load((cpt / "ppl.yaml").read_text())
+    # CPT starts from the exported text LLM: the same held-out perplexity before its first step
+    assert cpt_ppl["text_ppl_init"] == pytest.approx(base_ppl, rel=1e-4)
+    assert "model.base_llm=exp/text_llm/hf" in (cpt / ".done").read_text()
+    sft = d / SFT
+    assert yaml.safe_load((sft / "system.yaml").read_text())["system"] == "Speech & Text CPT"
+    assert yaml.safe_load((sft / "config.yaml").read_text())["data"]["tasks"] == [
+        "asr",
+        "tts",
+        "s2tt",
+        "s2st",
+    ]
+    assert (sft / "codec" / "config.yaml").is_file()  # linked: the experiment is self-contained
+
+
+def _check_decodes_and_scores(d: Path) -> None:
+    n_test = len(read_table(d / "dump" / "data" / "test" / "utt2spk"))
+    langs = read_table(d / "dump" / "data" / "test" / "utt2lang")
+    n_en = sum(v == "en" for v in langs.values())
+    for name in DECODES:
+        dd = d / SFT / f"decode_{name}"
+        meta = yaml.safe_load((dd / "meta.yaml").read_text())
+        scores = yaml.safe_load((dd / "scores.yaml").read_text())
+        assert scores["task"] == meta["task"] == name.split("_")[0]
+        if meta["task"] in ("asr", "s2tt"):
+            n = (
+                n_test
+                if meta["task"] == "asr"
+                else (n_en if name.endswith("en") else n_test - n_en)
+            )
+            assert len(read_table(dd / "text")) == n == scores["num_utts"]
+        else:
+            for k in range(meta["num_samples"]):
+                assert all(
+                    Path(p).is_file() for p in read_table(dd / f"sample_{k}" / "wav.scp").values()
+                )
+            assert "own ASR of Speech & Text CPT" in scores["protocol"]["asr"]
+    asr = yaml.safe_load((d / SFT / "decode_asr_test" / "scores.yaml").read_text())
+    assert isinstance(asr["wer"], float) and isinstance(asr["cer"], float)
+    tts = yaml.safe_load((d / SFT / "decode_tts_test" / "scores.yaml").read_text())
+    assert tts["num_samples"] == 2 and len(tts["per_sample"]["wer"]) == 2
+    assert tts["spk_sim"].startswith("not computed")
+    en_zh = yaml.safe_load((d / SFT / "decode_s2tt_test_en" / "scores.yaml").read_text())
+    assert (en_zh["src_lang"], en_zh["tgt_lang"]) == ("en", "zh")
+    s2st = yaml.safe_load((d / SFT / "decode_s2st_test_en" / "scores.yaml").read_text())
+    assert isinstance(s2st["asr_bleu"], float)
+
+
+def _check_results(d: Path) -> None:
+    md = (d / "RESULTS.md").read_text()
+    for title in ("## ASR", "## TTS", "## S2TT", "## S2ST", "## Held-out text perplexity",
+                  "## Quality goals", "## The paper's findings", "## Time and memory",
+                  "## Generated speech"):  # fmt: skip
+        assert title in md, title
+    assert "| Speech & Text CPT | CPT | text LLM |" in md  # forgetting table row
+    assert "| test EN->ZH BLEU | test ZH->EN BLEU |" in md
+    assert md.count("Not checked") >= 5  # one system only: the comparisons are not made
+    pngs = sorted((d / "exp" / "spectrograms").glob("*.png"))
+    assert len(pngs) == 3 and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    for p in pngs:
+        assert f"(exp/spectrograms/{p.name})" in md
+    rows = [json.loads(x) for x in (d / "exp" / "stage_times.jsonl").read_text().splitlines()]
+    assert [r["label"].split(":")[0] for r in rows] == [f"stage {n}" for n in range(1, 11)]
+    assert all(r["rc"] == 0 and r["wall_s"] > 0 and r["peak_rss_mb"] > 0 for r in rows)
 
 
 @pytest.mark.slow
-def test_all_stages_then_rerun_skips(tmp_path):
+def test_mini_recipe_smoke_all_stages_then_rerun_skips(tmp_path):
     if not espeak_available():
         pytest.skip("espeak-ng is not installed")
-    d = make_recipe_copy("mini_bilingual", tmp_path / "mini" / "codec_lm1")
-    (d / "conf" / "test_lm").mkdir()
-    (d / "conf" / "test_lm" / "cpt.yaml").write_text(yaml.safe_dump(TINY_LM))
-    (d / "conf" / "test_lm" / "sft_asr.yaml").write_text(
-        yaml.safe_dump({**TINY_LM, "stage": "sft"})
-    )
-    args = [
-        "./codec_lm.sh", "--nj", "1", "--local_data_opts", "--size tiny",
-        "--codec_args", "max_steps=1 log_every=1 valid_every=100000",
-        "--text_tokenizer", "bpe", "--bpe_vocab_size", "1000",
-        "--text_pools", "data/text_pool/general.en data/text_pool/general.zh",
-        "--lm_config", "conf/test_lm/cpt.yaml", "--sft_config", "conf/test_lm/sft_{task}.yaml",
-        "--init", "none", "--cpt_mode", "speech_text", "--tasks", "asr",
-        "--decode_args", "max_utts=2 decoding.text.beam_size=2 decoding.text.max_len_cap=16",
-    ]  # fmt: skip
-    run = lambda a, b: run_sh([*args, "--stage", str(a), "--stop_stage", str(b)], d, timeout=600)  # noqa: E731
-
-    res = run(1, 3)
+    d = make_recipe_copy("mini_bilingual", tmp_path / "mini_bilingual" / "codec_lm1")
+    cmd = ["./run.sh", "--smoke", "true", "--nj", "1"]
+    res = run_sh(cmd, d, env={"MINI_SIZE": "tiny"}, timeout=900)
     assert res.returncode == 0, res.stdout[-4000:]
-    assert (d / "exp" / "codec_debug" / "codec" / "model.safetensors").is_file()
-    assert not (d / "dump" / "codes").exists()
+    _check_data_and_codes(d)
+    _check_lms(d)
+    _check_decodes_and_scores(d)
+    _check_results(d)
+    assert "stage 8: decoding (speech_text_cpt)" in res.stdout  # the summary printed at the end
 
-    res = run(4, 5)
-    assert res.returncode == 0, res.stdout[-4000:]
-    for s in ("train", "dev", "test"):
-        n_utts = len(read_table(d / "dump" / "data" / s / "utt2spk"))
-        assert len(read_table(d / "dump" / "codes" / s / "codes.scp")) == n_utts
-        # English utterances carry S2ST target speech: their codes go to codes_tgt
-        n_tgt = len(read_table(d / "dump" / "data" / s / "wav_tgt.scp"))
-        assert len(read_table(d / "dump" / "codes" / s / "codes_tgt.scp")) == n_tgt > 0
-    assert (d / "exp" / "text_tokenizer_bpe1000" / "text_tokenizer.json").is_file()
-
-    res = run(6, 7)
-    assert res.returncode == 0, res.stdout[-4000:]
-    cpt, sft = d / "exp" / "lm_cpt_speech_text_cpt", d / "exp" / "lm_sft_asr_speech_text_cpt"
-    assert (cpt / "model").is_dir() and (sft / "model").is_dir()
-    assert yaml.safe_load((sft / "system.yaml").read_text())["system"] == "Speech & Text CPT"
-    assert "model.init=exp/lm_cpt_speech_text_cpt/model" in (sft / ".done").read_text()
-
-    res = run(8, 10)
-    assert res.returncode == 0, res.stdout[-4000:]
-    dec = sft / "decode_asr_test"
-    assert len((dec / "text").read_text().splitlines()) == 2
-    scores = yaml.safe_load((dec / "scores.yaml").read_text())
-    assert scores and any(k.lower().startswith(("wer", "cer")) for k in scores)
-    assert "Speech & Text CPT" in (d / "RESULTS.md").read_text()
-
-    # everything is done: a rerun of all stages runs nothing but the report
-    before = _mtimes(d / "data", d / "dump", cpt, sft)
-    res = run(1, 10)
+    # everything is done: a rerun runs no step (only RESULTS.md and its pictures are rebuilt)
+    before = _mtimes(d, "data", "dump", "exp", skip=("exp/stage_times", "exp/spectrograms"))
+    res = run_sh(cmd, d, env={"MINI_SIZE": "tiny"}, timeout=600)
     assert res.returncode == 0, res.stdout[-4000:]
     assert ")   $ " not in res.stdout  # no step command was run
-    assert res.stdout.count("done already") >= 14
-    assert _mtimes(d / "data", d / "dump", cpt, sft) == before
+    assert res.stdout.count("done already") >= 20
+    assert _mtimes(d, "data", "dump", "exp", skip=("exp/stage_times", "exp/spectrograms")) == before

@@ -250,13 +250,16 @@ sft_tasks=$(for t in ${tasks}; do echo "${t%%:*}"; done | awk '!seen[$0]++' | tr
 sft_exp() { # sft_exp TASK: the SFT experiment that serves TASK
   if [ "${sft_joint}" = true ]; then echo "${expdir}/lm_sft_${tag}"; else echo "${expdir}/lm_sft_$1_${tag}"; fi
 }
-ppl_args() { # the held-out perplexity override of an LM run (the file is rebuilt when it changed)
+write_if_changed() { # write_if_changed FILE < CONTENT: FILE (and its time) kept when unchanged
+  mkdir -p "$(dirname "$1")"
+  cat > "$1.tmp"
+  if cmp -s "$1.tmp" "$1"; then rm "$1.tmp"; else mv "$1.tmp" "$1"; fi
+}
+ppl_args() { # the held-out perplexity override of an LM run
   [ -n "${heldout_text}" ] || return 0
-  local f=${expdir}/heldout_text.txt h
-  mkdir -p "${expdir}"
-  for h in ${heldout_text}; do cat "${h}"; done > "${f}.tmp"
-  if cmp -s "${f}.tmp" "${f}"; then rm "${f}.tmp"; else mv "${f}.tmp" "${f}"; fi
-  echo "eval.text_ppl_file=${f}"
+  local h
+  for h in ${heldout_text}; do cat "${h}"; done | write_if_changed "${expdir}/heldout_text.txt"
+  echo "eval.text_ppl_file=${expdir}/heldout_text.txt"
 }
 model_args() { # model_args INIT: the model.* overrides of an LM run starting from INIT
   echo "model.init=$1"
@@ -333,11 +336,12 @@ if stage_on 5 "text tokenizer (${text_tokenizer})${text_llm_exp:+ and text LLM $
   if [ "${text_tokenizer}" = bpe ] || [ -n "${text_llm_exp}" ]; then
     # BPE on the training transcripts, their translations and the text pools (plain lines)
     corpus=${expdir}/text_tokenizer_corpus.txt
-    mkdir -p "${expdir}"
-    for f in "${dumpdir}/data/${train_set}"/text "${dumpdir}/data/${train_set}"/text.*; do
-      [ -f "${f}" ] && cut -d ' ' -f 2- "${f}"
-    done > "${corpus}"
-    for f in ${text_pools}; do cat "${f}"; done >> "${corpus}"
+    {
+      for f in "${dumpdir}/data/${train_set}"/text "${dumpdir}/data/${train_set}"/text.*; do
+        [ -f "${f}" ] && cut -d ' ' -f 2- "${f}"
+      done
+      for f in ${text_pools}; do cat "${f}"; done
+    } | write_if_changed "${corpus}"
     # shellcheck disable=SC2046
     run_step "${bpe_dir}/.done" "${expdir}/log/text_tokenizer.log" -- \
       $(py_entry lm_tokenizer) --out "${bpe_dir}" --vocab-size "${bpe_vocab_size}" \
@@ -431,8 +435,9 @@ if stage_on 8 "decoding (${tasks}) on ${test_sets}"; then
     lang_args=()
     [ "${lang}" != - ] && lang_args=("src_lang=${lang}")
     # shellcheck disable=SC2046
-    run_step "${exp}/.${name}.done" "${exp}/log/${name}.log" \
-      --gpu "$((ngpu > 0 ? 1 : 0))" --redo "${exp}/${name}" -- \
+    # a decode that runs drops the scoring marker of its group (bin/score rescores what changed)
+    run_step "${exp}/.${name}.done" "${exp}/log/${name}.log" --gpu "$((ngpu > 0 ? 1 : 0))" \
+      --redo "${exp}/${name}" --fresh "${exp}/.score_${test_set}.done" -- \
       $(py_entry lm_decode) --config "$(subst_task "${decode_config}" "${task}")" \
       --lm "${exp}" --codec "${codec_dir}" --data_dir "${dumpdir}/data/${test_set}" \
       --codes "${dumpdir}/codes/${test_set}/codes.scp" --out_dir "${exp}/${name}" \
@@ -451,7 +456,7 @@ if stage_on 9 "scoring"; then
       echo "lm: ${asr_exp}"
       echo "codec: ${codec_dir}"
       echo "overrides: [$(echo "${score_asr_args}" | xargs | tr ' ' ',')]"
-    } > "${asr_exp}/asr_scorer.yaml"
+    } | write_if_changed "${asr_exp}/asr_scorer.yaml"
     score_args+=(asr.kind=toolkit "asr.path=${asr_exp}/asr_scorer.yaml"
       "asr.name=own ASR of ${system:-${tag}} (${asr_exp##*/})")
   elif [ -n "${score_asr}" ]; then
@@ -459,13 +464,18 @@ if stage_on 9 "scoring"; then
   fi
   [ -n "${spk_model}" ] && score_args+=("speaker.path=${spk_model}")
   [ -n "${mos_model}" ] && score_args+=("mos.path=${mos_model}")
-  while read -r task lang exp name test_set; do
+  # one bin/score per experiment and test set, over all its decode dirs (models load once)
+  while read -r exp test_set; do
+    dirs=()
+    while read -r _ _ e name t; do
+      [ "${e}" = "${exp}" ] && [ "${t}" = "${test_set}" ] && dirs+=(--decode_dir "${e}/${name}")
+    done < <(decode_jobs)
     # shellcheck disable=SC2046
-    run_step "${exp}/${name}/.score.done" "${exp}/${name}/score.log" \
+    run_step "${exp}/.score_${test_set}.done" "${exp}/log/score_${test_set}.log" \
       --gpu "$((ngpu > 0 ? 1 : 0))" -- \
-      $(py_entry score) "${score_args[@]}" --decode_dir "${exp}/${name}" \
-      --data_dir "${dumpdir}/data/${test_set}" < /dev/null
-  done < <(decode_jobs)
+      $(py_entry score) "${score_args[@]}" "${dirs[@]}" --data_dir "${dumpdir}/data/${test_set}" \
+      < /dev/null
+  done < <(decode_jobs | awk '!seen[$3 " " $5]++ {print $3, $5}')
   stage_end
 fi
 

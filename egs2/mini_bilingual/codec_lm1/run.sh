@@ -127,12 +127,13 @@ for sys in ${systems}; do
   done
 done
 if in_range 10; then
-  run_stage 10 "${first}"
-  # spectrograms of a few generated utterances: doc/mini_results of the repository (a smoke
-  # run keeps them in its experiment directory)
+  # stage 10: bin/report's tables (codec_lm.sh's stage 10) completed into RESULTS.md by
+  # local/results.py; spectrograms of a few generated utterances go to doc/mini_results of the
+  # repository (a smoke run keeps them in its experiment directory)
   png_dir=${MAIN_ROOT}/doc/mini_results
   [ "${smoke}" = true ] && png_dir=${expdir}/spectrograms
-  python local/results.py --results RESULTS.md --exp "${expdir}" --times "${times}" \
+  python local/measure.py run --log "${times}" --label "stage 10: ${names[10]}" -- \
+    python local/results.py --results RESULTS.md --exp "${expdir}" --times "${times}" \
     --command "${cmdline}" --size "${size}" --systems "${systems}" --smoke "${smoke}" \
     --png_dir "${png_dir}"
 fi

@@ -1,0 +1,154 @@
+"""The mini recipe's own helpers (egs2/mini_bilingual/codec_lm1/local): stage measurement, the
+paper-finding checks and goals of RESULTS.md, on hand-made numbers and experiment trees."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from recipe_helpers import EGS
+
+LOCAL = EGS / "mini_bilingual" / "codec_lm1" / "local"
+sys.path.insert(0, str(LOCAL))
+
+import findings  # noqa: E402
+import measure  # noqa: E402
+
+ST, SP, TL, NI = findings.ST, findings.SP, findings.TL, findings.NI
+ALL = [NI, TL, SP, ST]
+
+
+def test_measure_records_wall_cpu_memory_of_the_process_tree(tmp_path):
+    log = tmp_path / "times.jsonl"
+    # a parent that starts a child holding ~300 MB while the parent burns CPU, then exits 3
+    code = (
+        "import subprocess, sys, time\n"
+        "c = subprocess.Popen([sys.executable, '-c', "
+        '\'import time; b = bytearray(300 * 2**20); b[::4096] = b"x" * len(b[::4096]); '
+        "time.sleep(1.5)'])\n"
+        "t = time.process_time()\n"
+        "while time.process_time() - t < 0.5: pass\n"
+        "c.wait(); sys.exit(3)\n"
+    )
+    rc = measure.main(["run", "--log", str(log), "--label", "s1", "--", sys.executable, "-c", code])
+    assert rc == 3
+    (row,) = [json.loads(x) for x in log.read_text().splitlines()]
+    assert row["label"] == "s1" and row["rc"] == 3
+    assert row["peak_rss_mb"] >= 300  # the child's memory counts
+    assert row["cpu_s"] >= 0.5 and row["wall_s"] >= 1.5
+    # a rerun of the same label replaces it in the summary; another label adds a row
+    measure.main(["run", "--log", str(log), "--label", "s1", "--", sys.executable, "-c", "pass"])
+    measure.main(["run", "--log", str(log), "--label", "s2", "--", sys.executable, "-c", "pass"])
+    rows = measure.read_log(log)
+    assert [r["label"] for r in rows] == ["s1", "s2"] and rows[0]["rc"] == 0
+    table = measure.summary(rows, markdown=True).splitlines()
+    assert table[0] == "| step | wall (s) | CPU (s) | peak memory (MB) |"
+    total = table[-1].split("|")
+    assert total[1].strip() == "total"
+    assert float(total[2]) == pytest.approx(rows[0]["wall_s"] + rows[1]["wall_s"], abs=0.11)
+
+
+def test_measure_cli_summary_and_bad_log(tmp_path):
+    log = tmp_path / "t.jsonl"
+    log.write_text(json.dumps({"label": "a", "wall_s": 2, "cpu_s": 1, "peak_rss_mb": 5, "rc": 0}))
+    script = str(LOCAL / "measure.py")
+    out = subprocess.run([sys.executable, script, "summary", "--log", str(log)], text=True,
+                         capture_output=True)  # fmt: skip
+    assert out.returncode == 0 and out.stdout.splitlines()[1].split()[:2] == ["a", "2.0"]
+    log.write_text("{not json\n")
+    out = subprocess.run([sys.executable, script, "summary", "--log", str(log)], text=True,
+                         capture_output=True)  # fmt: skip
+    assert out.returncode == 1 and f"{log}:1: not a JSON line" in out.stderr
+
+
+def test_findings_verdicts_on_hand_made_numbers():
+    v = {
+        NI: {"asr_wer": 20.0, "asr_cer": 15.0, "s2tt_en_zh": 10.0, "s2tt_zh_en": 9.0,
+             "tts_wer": 60.0, "s2st": 1.0},
+        TL: {"asr_wer": 18.0, "asr_cer": 16.0, "s2tt_en_zh": 12.0, "s2tt_zh_en": 11.0,
+             "tts_wer": 70.0, "s2st": 2.0},
+        SP: {"asr_wer": 15.0, "asr_cer": 14.0, "s2tt_en_zh": 11.0, "s2tt_zh_en": 12.0,
+             "tts_wer": 30.0, "s2st": 12.0, "ppl_cpt": 40.0, "ppl_text_llm": 20.0},
+        ST: {"asr_wer": 12.0, "asr_cer": 14.5, "s2tt_en_zh": 20.0, "s2tt_zh_en": 19.0,
+             "tts_wer": 25.0, "s2st": 15.0, "ppl_cpt": 25.0, "ppl_text_llm": 20.0},
+    }  # fmt: skip
+    text = findings.findings_lines(v, ALL)
+    paras = [p for p in text if p]
+    assert len(paras) == len(findings.FINDINGS)
+    assert paras[0].endswith("**Holds only in part (best on some of the columns).**")  # CER lost
+    assert "asr_wer: No Initialization 20.0, Text LLM Initialization 18.0" in paras[0]
+    assert paras[1].endswith("**Holds at this scale.**")  # S2TT both directions
+    assert paras[2].endswith("**Holds at this scale.**")  # TTS: 30, 25 < 60, 70
+    assert paras[3].endswith(f"**Holds at this scale (no-CPT systems below {5:g} ASR-BLEU).**")
+    assert paras[4].endswith("**Holds at this scale.**")  # S2ST 15 > 12
+    assert paras[5].endswith("**Holds at this scale.**")  # TL ASR 18 < NI 20
+    assert paras[6].endswith("**Holds at this scale.**")  # ppl 25 < 40
+    # reversed: Speech CPT better on everything Speech & Text CPT should win
+    v[SP].update(asr_wer=5.0, asr_cer=5.0, s2tt_en_zh=30.0, s2tt_zh_en=30.0, s2st=20.0, ppl_cpt=22)
+    v[NI]["s2st"] = 8.0  # the no-CPT systems learn S2ST a little
+    paras = [p for p in findings.findings_lines(v, ALL) if p]
+    assert paras[0].endswith("**Does not hold at this scale.**")
+    assert paras[1].endswith("**Does not hold at this scale.**")
+    assert "Holds in part: CPT systems are better" in paras[3]
+    assert paras[4].endswith("**Does not hold at this scale.**")
+    assert paras[6].endswith("**Does not hold at this scale.**")
+
+
+def test_findings_with_the_main_system_only_are_not_checked():
+    v = {ST: {"asr_wer": 12.0, "asr_cer": 9.0, "s2st": 7.5, "ppl_cpt": 30.0}}
+    paras = [p for p in findings.findings_lines(v, [ST]) if p]
+    assert all("Not checked" in p for p in paras)
+    assert "asr_wer: Speech & Text CPT 12.0" in paras[0]
+    assert "the CPT system(s) converge (ASR-BLEU >= 5)" in paras[3]
+
+
+def test_goal_table():
+    lines = findings.goal_lines({"asr_wer": 14.0, "asr_cer": 12.5, "s2st": 20.0}, ST)
+    rows = {r.split("|")[1].strip(): r.split("|")[2:5] for r in lines if r.startswith("| ")}
+    assert [c.strip() for c in rows["ASR WER, English (%)"]] == ["<= 15", "14.0", "yes"]
+    assert [c.strip() for c in rows["ASR CER, Mandarin (%)"]] == ["<= 10", "12.5", "no"]
+    assert [c.strip() for c in rows["S2ST ASR-BLEU, EN->ZH"]] == [">= 20", "20.0", "yes"]
+    assert [c.strip() for c in rows["S2TT BLEU, EN->ZH"]] == [">= 40", "-", "not run"]
+
+
+def test_system_values_from_an_experiment_tree(tmp_path):
+    from espnet_codec_lm.metrics.report import collect
+
+    root = tmp_path / "exp"
+
+    def lm_exp(name, system, stage, ppl):
+        d = root / name
+        d.mkdir(parents=True)
+        (d / "system.yaml").write_text(yaml.safe_dump({"system": system, "stage": stage}))
+        (d / "ppl.yaml").write_text(yaml.safe_dump({"text_ppl_init": 99.0, "text_ppl_final": ppl}))
+        return d
+
+    lm_exp("text_llm", None, "cpt", 20.0)
+    lm_exp("lm_cpt_st", ST, "cpt", 24.0)
+    sft = lm_exp("lm_sft_st", ST, "sft", 30.0)
+    for name, scores in {
+        "decode_asr_test": {"task": "asr", "wer": 11.0, "cer": 7.0},
+        "decode_s2tt_test_en": {"task": "s2tt", "src_lang": "en", "tgt_lang": "zh", "bleu": 41.0},
+        "decode_s2tt_test_zh": {"task": "s2tt", "src_lang": "zh", "tgt_lang": "en", "bleu": 33.0},
+        "decode_tts_test": {"task": "tts", "wer": 20.0, "cer": 9.0, "spk_sim": "not computed: x"},
+        "decode_s2st_test_en": {"task": "s2st", "src_lang": "en", "tgt_lang": "zh",
+                                "asr_bleu": 21.5},
+    }.items():  # fmt: skip
+        (sft / name).mkdir()
+        (sft / name / "scores.yaml").write_text(yaml.safe_dump(scores))
+    v = findings.system_values(collect(root), root)[ST]
+    assert v == {
+        "asr_wer": 11.0,
+        "asr_cer": 7.0,
+        "s2tt_en_zh": 41.0,
+        "s2tt_zh_en": 33.0,
+        "tts_wer": 20.0,
+        "tts_cer": 9.0,
+        "s2st": 21.5,
+        "ppl_text_llm": 20.0,
+        "ppl_cpt": 24.0,
+        "ppl_sft": 30.0,
+    }
