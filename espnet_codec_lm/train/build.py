@@ -150,6 +150,7 @@ def build_text_eval(cfg: LMTrainConfig, bundle: ModelBundle, env: DistEnv) -> Te
         ec.text_ppl_max_tokens,
         rank=env.rank,
         world_size=env.world_size,
+        prefix=[lay.text_start] if ec.text_ppl_segment else [],
     )
     if tokens == 0:
         raise ValueError(f"{ec.text_ppl_file}: no held-out text with at least two tokens")

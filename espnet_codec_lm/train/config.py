@@ -70,6 +70,9 @@ class EvalConfig:
     text_ppl_file: Optional[str] = None  # one text per line; None = no perplexity
     text_ppl_max_tokens: int = 100_000  # cap on scored tokens (the file is read in order)
     text_ppl_every_steps: Optional[int] = None  # None = with every validation
+    # true: each line follows <text_start> (the format of a text LLM trained by the task pipeline,
+    # e.g. the mini recipe's stand-in base LLM); false: plain text (a real base LLM's format)
+    text_ppl_segment: bool = False
 
 
 @dataclass

@@ -83,15 +83,19 @@ def text_ppl_batches(
     max_tokens: int,
     rank: int = 0,
     world_size: int = 1,
+    prefix: list[int] = (),
 ) -> tuple[list[dict], int]:
-    """Batches of held-out text for this rank, and the number of scored tokens (all ranks)."""
+    """Batches of held-out text for this rank, and the number of scored tokens (all ranks).
+    ``prefix`` ids (e.g. ``<text_start>``) go before every line as context only: the scored
+    targets are the same as without it (each line's tokens from the second on)."""
     rows: list[list[int]] = []
     total = 0
+    skip = len(prefix)
     for line in lines:
-        ids = list(encode(line))[:max_len]
+        ids = list(encode(line))[: max_len - skip]
         if len(ids) < 2:
             continue
-        rows.append(ids)
+        rows.append(list(prefix) + ids)
         total += len(ids) - 1
         if total >= max_tokens:
             break
@@ -105,7 +109,7 @@ def text_ppl_batches(
         inp[:, :, 0] = 0  # padding id (never a target; causal attention keeps it after the text)
         for b, r in enumerate(chunk):
             inp[b, : len(r), 0] = torch.tensor(r)
-            lab[b, : len(r) - 1, 0] = torch.tensor(r[1:])
+            lab[b, skip : len(r) - 1, 0] = torch.tensor(r[skip + 1 :])
         pos = torch.arange(T).expand(len(chunk), T).clone()
         batches.append({"input_ids": inp, "labels": lab, "position_ids": pos})
     return batches, total

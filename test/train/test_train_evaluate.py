@@ -41,3 +41,18 @@ def test_rank_split_and_token_cap():
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(ValueError, match="nope.txt: held-out text file not found"):
         read_heldout_lines(tmp_path / "nope.txt")
+
+
+def test_prefix_is_context_only_and_scores_the_same_tokens():
+    """eval.text_ppl_segment: each line follows a <text_start>-like prefix (the format a text LLM
+    trained by the task pipeline knows); the scored targets stay exactly those of plain text."""
+    lines = ["abc", "de"]
+    plain, n_plain = text_ppl_batches(lines, _encode, 1, micro_batch=2, max_len=8, max_tokens=99)
+    seg, n_seg = text_ppl_batches(lines, _encode, 1, 2, 8, 99, prefix=[50])
+    assert n_seg == n_plain == 3
+    b = seg[0]
+    assert b["input_ids"][0, :, 0].tolist() == [50, 1, 2, 3]
+    assert b["labels"][0, :, 0].tolist() == [IGNORE_ID, 2, 3, IGNORE_ID]
+    assert b["labels"][1, :, 0].tolist() == [IGNORE_ID, 5, IGNORE_ID, IGNORE_ID]
+    targets = lambda bs: sorted(int(x) for x in bs[0]["labels"][..., 0].flatten() if x >= 0)  # noqa: E731
+    assert targets(seg) == targets(plain)
