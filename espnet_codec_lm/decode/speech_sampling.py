@@ -40,27 +40,46 @@ def row_seed(seed: int, key: str, sample: int) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def _top_k_draw(
-    heads: list[torch.Tensor], top_k: int, temperature: float, gens: list[torch.Generator]
-) -> torch.Tensor:
-    """Logits of each head (``[R, C_h]``) -> one index per row and head ``[R, H]``, drawn from
-    the temperature-scaled softmax over each head's ``top_k`` best entries. One multinomial call
-    per row covers all heads of the frame (the row's generator is the only randomness)."""
-    k = min(top_k, max(h.shape[-1] for h in heads))
-    vals, idx = [], []
-    for h in heads:
-        v, i = (h / temperature).topk(min(k, h.shape[-1]), dim=-1)
-        if v.shape[-1] < k:  # a head smaller than k: pad with impossible entries
-            v = torch.nn.functional.pad(v, (0, k - v.shape[-1]), value=float("-inf"))
-            i = torch.nn.functional.pad(i, (0, k - i.shape[-1]))
-        vals.append(v)
-        idx.append(i)
-    probs = torch.softmax(torch.stack(vals, dim=1), dim=-1)  # [R, H, k]
-    idx = torch.stack(idx, dim=1)
-    out = torch.empty(probs.shape[:2], dtype=torch.long)
-    for r, g in enumerate(gens):
-        out[r] = idx[r].gather(-1, torch.multinomial(probs[r], 1, generator=g)).squeeze(-1).cpu()
-    return out
+class RowDraws:
+    """Top-k + temperature draws for every row of a step at once.
+
+    Each row owns a ``torch.Generator`` (its only randomness). Rather than one ``multinomial``
+    call per row and step, each row pre-draws a block of ``block`` uniforms per head from its
+    generator; a step turns the rows' uniforms into indices by inverse-CDF over the top-k
+    probabilities, for all rows and heads in one tensor operation. A row's draws therefore
+    depend only on its generator and the step, not on the other rows of the batch.
+    """
+
+    def __init__(self, gens: list[torch.Generator], num_heads: int, block: int = 256) -> None:
+        self.gens, self.H, self.block = gens, num_heads, block
+        self.uniforms = torch.empty(len(gens), block, num_heads)
+        self.t = 0
+
+    def keep(self, rows: list[int]) -> None:
+        self.gens = [self.gens[r] for r in rows]
+        self.uniforms = self.uniforms[torch.tensor(rows, dtype=torch.long)]
+
+    def draw(self, heads: list[torch.Tensor], top_k: int, temperature: float) -> torch.Tensor:
+        """Logits of each head (``[R, C_h]``) -> one index per row and head ``[R, H]``, drawn from
+        the temperature-scaled softmax over each head's ``top_k`` best entries."""
+        j = self.t % self.block
+        if j == 0:
+            for r, g in enumerate(self.gens):
+                self.uniforms[r] = torch.rand(self.block, self.H, generator=g, device=g.device)
+        self.t += 1
+        k = min(top_k, max(h.shape[-1] for h in heads))
+        vals, idx = [], []
+        for h in heads:
+            v, i = (h / temperature).topk(min(k, h.shape[-1]), dim=-1)
+            if v.shape[-1] < k:  # a head smaller than k: pad with impossible entries
+                v = torch.nn.functional.pad(v, (0, k - v.shape[-1]), value=float("-inf"))
+                i = torch.nn.functional.pad(i, (0, k - i.shape[-1]))
+            vals.append(v)
+            idx.append(i)
+        cdf = torch.softmax(torch.stack(vals, dim=1).float(), dim=-1).cumsum(-1)  # [R, H, k]
+        u = self.uniforms[:, j].to(cdf.device)[..., None] * cdf[..., -1:]
+        pick = (cdf <= u).sum(-1, keepdim=True).clamp_max(k - 1)  # first entry with cdf > u
+        return torch.stack(idx, dim=1).gather(-1, pick).squeeze(-1).cpu()
 
 
 def sample_speech(
@@ -88,22 +107,23 @@ def sample_speech(
     main = heads.main.index_select(0, expand.to(dev))
     extra = None if heads.extra is None else heads.extra.index_select(0, expand.to(dev))
     row_in, row_s = expand.clone(), torch.arange(N).repeat(B)
-    gens = None
+    draws = None
     if seeds is not None:
         gens = [
             torch.Generator(device=dev).manual_seed(seeds[b][s])
             for b, s in zip(row_in.tolist(), row_s.tolist())
         ]
+        draws = RowDraws(gens, num_heads=L)
     frames: list[list[list[np.ndarray]]] = [[[] for _ in range(N)] for _ in range(B)]
     finished = [[False] * N for _ in range(B)]
     t = 0
     while True:
         sub = cons.apply(main, "speech", t >= min_len)  # [R, C + 1]
         per_head = [sub] + ([] if extra is None else list(extra.unbind(1)))
-        if gens is None:
+        if draws is None:
             codes = torch.stack([h.argmax(-1) for h in per_head], dim=1).cpu()  # [R, L]
         else:
-            codes = _top_k_draw(per_head, top_k, temperature, gens)
+            codes = draws.draw(per_head, top_k, temperature)
         c1 = codes[:, 0]
         keep = []
         for r, (b, s) in enumerate(zip(row_in.tolist(), row_s.tolist())):
@@ -119,8 +139,8 @@ def sample_speech(
         if len(keep) < stepper.num_rows:  # a reorder copies the whole KV cache: only on change
             stepper.select(keep_t)
         row_in, row_s = row_in[keep_t], row_s[keep_t]
-        if gens is not None:
-            gens = [gens[r] for r in keep]
+        if draws is not None and len(keep) < len(draws.gens):
+            draws.keep(keep)
         feed = codes[keep_t] + offsets  # codec-local -> vocabulary ids
         heads = stepper.step(feed)
         main, extra = heads.main, heads.extra

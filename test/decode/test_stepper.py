@@ -47,3 +47,40 @@ def test_padded_rows_compute_what_they_compute_alone(tiny_lm, padding_side):
         torch.testing.assert_close(first.main[i], alone[i][0], rtol=0, atol=2e-5)
         torch.testing.assert_close(second.main[i], alone[i][1], rtol=0, atol=2e-5)
         torch.testing.assert_close(third.extra[i], alone[i][2], rtol=0, atol=2e-5)
+
+
+def test_growing_kv_cache_matches_the_stock_dynamic_cache(tiny_lm):
+    """The growing-buffer cache gives the stock ``DynamicCache``'s logits step after step, across
+    capacity growth (64 -> 128 positions), row reordering / duplication and dropped rows."""
+    from transformers.cache_utils import DynamicCache
+
+    from espnet_codec_lm.decode import stepper as stepper_mod
+
+    model, tok = tiny_lm
+    lay = model.layout
+    ps = [torch.as_tensor(speech_prefix(lay, tok.encode(t))) for t in ("a", "a little dog runs")]
+    torch.manual_seed(0)
+    feeds = [torch.as_tensor(lay.codes_to_ids(torch.randint(0, 16, (4, 3)))) for _ in range(90)]
+
+    def run(make_cache):
+        orig = stepper_mod.new_kv_cache
+        stepper_mod.new_kv_cache = make_cache
+        try:
+            st = Stepper(model)
+            outs = [st.prefill(ps).main]
+            st.select(torch.tensor([0, 1, 1, 0]))  # duplicate rows (samples / beams)
+            for i, f in enumerate(feeds):
+                if i == 60:  # drop a row, reorder the rest (finished hypotheses, beam reorder)
+                    st.select(torch.tensor([2, 0, 1]))
+                outs.append(st.step(f[: st.num_rows]).main)
+            return outs, st.cache
+        finally:
+            stepper_mod.new_kv_cache = orig
+
+    ours, cache = run(stepper_mod.new_kv_cache)
+    stock, stock_cache = run(lambda m: DynamicCache(config=m.config))
+    assert all(type(layer).__name__ == "GrowingKVLayer" for layer in cache.layers)
+    assert not any(type(layer).__name__ == "GrowingKVLayer" for layer in stock_cache.layers)
+    assert cache.get_seq_length() == stock_cache.get_seq_length() > 64  # grew past 64
+    for a, b in zip(ours, stock):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
