@@ -179,6 +179,7 @@ class SpeechLM(nn.Module):
         return_logits: bool | None = None,
         return_hidden: bool = False,
         return_token_loss: bool = False,
+        label_weights: torch.Tensor | None = None,
     ) -> SpeechLMOutput:
         """Run the model.
 
@@ -197,6 +198,9 @@ class SpeechLM(nn.Module):
             return_hidden: also return the final hidden states ``[B, T, H]``.
             return_token_loss: with labels, also the per-target NLL ``[B, T, L']`` (for
                 per-task statistics).
+            label_weights: ``[B, T]`` float, a weight per position for all its targets; the
+                summed losses and counts are then weighted (``loss = sum w*nll / sum w``).
+                ``token_loss`` stays unweighted.
         """
         if tokens.dim() == 2:
             tokens = tokens.unsqueeze(-1)
@@ -217,7 +221,7 @@ class SpeechLM(nn.Module):
             hidden_states=hidden if return_hidden else None,
         )
         if labels is not None:
-            self._fill_loss(result, hidden, labels, return_token_loss)
+            self._fill_loss(result, hidden, labels, return_token_loss, label_weights)
         if return_logits is None:
             return_logits = labels is None
         if return_logits:
@@ -232,6 +236,7 @@ class SpeechLM(nn.Module):
         hidden: torch.Tensor,
         labels: torch.Tensor,
         return_token_loss: bool,
+        label_weights: torch.Tensor | None = None,
     ) -> None:
         lay = self.layout
         if labels.dim() == 2:
@@ -243,6 +248,22 @@ class SpeechLM(nn.Module):
             )
         flat_h = hidden.reshape(-1, hidden.shape[-1])
         flat_y = labels.reshape(-1, labels.shape[-1])
+        flat_w = None
+        if label_weights is not None:
+            if label_weights.shape != labels.shape[:2]:
+                raise SpeechLMError(
+                    f"label_weights must be [B, T] = {tuple(labels.shape[:2])}, got "
+                    f"{tuple(label_weights.shape)}"
+                )
+            flat_w = label_weights.reshape(-1).float()
+
+        def total(nll: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """(summed loss, count) of the targets at ``idx``, weighted if weights are given."""
+            if flat_w is None:
+                return nll.sum(), idx.new_tensor(idx.numel())
+            w = flat_w.index_select(0, idx)
+            return (nll * w).sum(), w.sum()
+
         token_loss = (
             flat_h.new_zeros(flat_y.shape[0], lay.num_streams, dtype=torch.float32)
             if return_token_loss
@@ -257,8 +278,8 @@ class SpeechLM(nn.Module):
         nll0 = F.cross_entropy(logits0, t0, reduction="none")
         cb1_lo, cb1_hi = lay.codebook_range(0)
         is_cb1 = (t0 >= cb1_lo) & (t0 < cb1_hi)
-        sums = [nll0.sum()]
-        counts = [idx.new_tensor(idx.numel())]
+        s0, c0 = total(nll0, idx)
+        sums, counts = [s0], [c0]
         detail = [nll0.detach().masked_fill(is_cb1, 0.0).sum()]
         detail_counts = [(~is_cb1).sum()]
         if token_loss is not None:
@@ -277,8 +298,9 @@ class SpeechLM(nn.Module):
                 )
             logits_k = head(flat_h.index_select(0, idx_k)).float()
             nll_k = F.cross_entropy(logits_k, tk, reduction="none")
-            sums.append(nll_k.sum())
-            counts.append(idx_k.new_tensor(idx_k.numel()))
+            s_k, c_k = total(nll_k, idx_k)
+            sums.append(s_k)
+            counts.append(c_k)
             if token_loss is not None:
                 token_loss[idx_k, k] = nll_k
 

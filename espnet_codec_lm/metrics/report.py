@@ -361,7 +361,10 @@ def trainer_ppl_lines(entries: list[TrainerPpl]) -> list[str]:
         "",
         f"Held-out text ({'; '.join(files)}), perplexity over the text vocabulary. The text LLM "
         "is the base of every initialised system; a higher perplexity than it after CPT / SFT = "
-        "forgetting.",
+        "forgetting. A CPT run can start above the text LLM's final perplexity when each line is "
+        "scored after `<text_start>` (`eval.text_ppl_segment`): the boundary tokens are new rows "
+        "of the extended vocabulary (the base LLM brings only its text vocabulary), untrained at "
+        "step 0; compare the end of a run with the text LLM.",
     ]
 
 

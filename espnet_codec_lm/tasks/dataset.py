@@ -77,6 +77,9 @@ class DataConfig:
     prompt_dir: str | None = None  # another prompt bank directory (default: the packaged one)
     punctuation: HookConfig = field(default_factory=HookConfig)
     translation: HookConfig = field(default_factory=HookConfig)
+    # token: every target token weighs the same (a TTS example's ~450 codec targets outweigh a
+    # transcript's ~10 tokens ~45 to 1); example: every example's targets weigh 1 in all
+    loss_weighting: Literal["token", "example"] = "token"
     max_len: int = 4096  # positions per packed row
     pack: bool = True  # false: one example per row, padded to the batch's longest
     batch_size: int = 8  # rows per rank per step (ignored when batch_positions > 0)
@@ -338,7 +341,8 @@ class TaskDataset:
         """This rank's batch ``b`` of ``epoch`` (a pure function of the seed)."""
         rows = [self.examples_of_row(epoch, r) for r in self.rows_of(epoch, b)]
         length = self.cfg.max_len if self.cfg.pack else max(sum(len(e) for _, e in r) for r in rows)
-        packed = [pack_row([e for _, e in r], [t for t, _ in r], length) for r in rows]
+        w = self.cfg.loss_weighting
+        packed = [pack_row([e for _, e in r], [t for t, _ in r], length, w) for r in rows]
         return collate(packed)
 
     # --- the trainer's TrainSource interface (espnet_codec_lm.train.data) ----------------------

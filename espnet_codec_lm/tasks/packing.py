@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from espnet_codec_lm.lm.vocab import STREAM_PAD
+from espnet_codec_lm.lm.vocab import IGNORE_ID, STREAM_PAD
 from espnet_codec_lm.tasks.sequence import Example, make_labels
 
 
@@ -49,8 +49,17 @@ def best_fit(lengths: Sequence[int], max_len: int) -> list[list[int]]:
     return rows
 
 
-def pack_row(examples: Sequence[Example], task_ids: Sequence[int], length: int) -> dict:
-    """One row of ``length`` positions: tokens / labels ``[length, L']``, position and task ids."""
+def pack_row(
+    examples: Sequence[Example], task_ids: Sequence[int], length: int, weighting: str = "token"
+) -> dict:
+    """One row of ``length`` positions: tokens / labels ``[length, L']``, position and task ids.
+
+    ``weighting="example"`` adds ``loss_weights`` float32 ``[length]``: ``1 / (targets of its
+    example)`` at every position of an example (all streams of a position share it), so that
+    each example's targets weigh 1 in all, whatever their number (a 10-token transcript as much
+    as 450 codec targets of a TTS example). ``"token"``: no weights (every target weighs 1)."""
+    if weighting not in ("token", "example"):
+        raise ValueError(f"loss weighting must be token or example, got {weighting!r}")
     L = examples[0].tokens.shape[1] if examples else 1
     tokens = np.full((length, L), STREAM_PAD, dtype=np.int64)
     mask = np.zeros(length, dtype=bool)
@@ -72,13 +81,25 @@ def pack_row(examples: Sequence[Example], task_ids: Sequence[int], length: int) 
     # one shift for the whole row: no example's first position is a target, so no label of
     # one example ever points into the next
     labels = make_labels(tokens, mask)
-    return {
+    row = {
         "input_ids": tokens,
         "labels": labels,
         "position_ids": position_ids,
         "task_ids": tasks,
         "num_real": pos,
     }
+    if weighting == "example":
+        per_pos = (labels != IGNORE_ID).sum(-1)
+        weights = np.zeros(length, dtype=np.float32)
+        start = 0
+        for ex in examples:  # an example's labels lie within its own positions
+            end = start + len(ex)
+            n = int(per_pos[start:end].sum())
+            if n:
+                weights[start:end] = 1.0 / n
+            start = end
+        row["loss_weights"] = weights
+    return row
 
 
 def collate(rows: Sequence[dict]) -> dict:
@@ -86,8 +107,9 @@ def collate(rows: Sequence[dict]) -> dict:
     import torch
 
     out = {}
-    for key in ("input_ids", "labels", "position_ids", "task_ids"):
-        out[key] = torch.from_numpy(np.stack([r[key] for r in rows]))
+    for key in ("input_ids", "labels", "position_ids", "task_ids", "loss_weights"):
+        if key in rows[0]:
+            out[key] = torch.from_numpy(np.stack([r[key] for r in rows]))
     return out
 
 

@@ -2,7 +2,8 @@
 
 The training loss of a step is ``sum of token losses / number of targets``, both summed over all
 heads, micro-batches and ranks (every target token of the global batch weighs the same; a speech
-frame has ``L'`` targets, a text token one). Each micro-batch's backward uses
+frame has ``L'`` targets, a text token one). With ``loss_weights`` in the batch (the task
+pipeline's ``loss_weighting: example``) both sums are weighted: ``sum w * loss / sum w``. Each micro-batch's backward uses
 ``loss_sum * world_size / global_count``: FSDP averages gradients over ranks, so the result is
 exactly the gradient of the global mean, however the batch is split into processes and
 accumulation steps. This needs the model to return *summed* losses with their counts:
@@ -43,17 +44,25 @@ def model_losses(out) -> dict[str, torch.Tensor]:
 
 def forward_batch(model: torch.nn.Module, batch: Mapping[str, torch.Tensor]):
     """The model on a micro-batch, with labels and per-position losses (SpeechLM's signature)."""
+    kwargs = {}
+    if batch.get("loss_weights") is not None:
+        kwargs["label_weights"] = batch["loss_weights"]
     return model(
         batch["input_ids"],
         labels=batch["labels"],
         position_ids=batch["position_ids"],
         return_token_loss=True,
+        **kwargs,
     )
 
 
 def count_targets(batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Target tokens of a micro-batch (all streams)."""
-    return (batch["labels"] != IGNORE_ID).sum()
+    """Target tokens of a micro-batch (all streams); with ``loss_weights`` (``[B, T]``, one
+    weight per position for all its streams) their weighted count."""
+    per_pos = (batch["labels"] != IGNORE_ID).sum(-1)
+    if batch.get("loss_weights") is not None:
+        return (per_pos.double() * batch["loss_weights"].double()).sum()
+    return per_pos.sum()
 
 
 class LossStats:

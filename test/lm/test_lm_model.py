@@ -226,6 +226,28 @@ def test_per_head_loss_masking_matches_hand_computation(tiny_base):
     assert names["cb2"] == pytest.approx(cb_sums[1] / 5, rel=1e-4)
 
 
+def test_label_weights_weigh_sums_and_counts(tiny_base):
+    model, tok = _build(tiny_base)
+    tokens = _mixed_sequence(model, tok, n_frames=5)[None]
+    T = tokens.shape[1]
+    mask = torch.ones(1, T, dtype=torch.bool)
+    mask[0, :3] = False
+    labels = shift_labels(tokens, mask)
+    plain = model(tokens, labels=labels, return_token_loss=True)
+    w = torch.linspace(0.1, 2.0, T)[None]
+    out = model(tokens, labels=labels, return_token_loss=True, label_weights=w)
+    has = (labels != IGNORE_ID).float()  # [1, T, L']
+    expect_sum = (plain.token_loss * w[..., None] * has).sum((0, 1))
+    torch.testing.assert_close(out.loss_sum.detach(), expect_sum, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(out.count, (w[..., None] * has).sum((0, 1)))
+    assert out.loss.item() == pytest.approx(float(expect_sum.sum() / (w[..., None] * has).sum()))
+    torch.testing.assert_close(out.token_loss, plain.token_loss)  # per-token: unweighted
+    ones = model(tokens, labels=labels, label_weights=torch.ones(1, T))  # weight 1 = no weights
+    assert ones.loss.item() == pytest.approx(plain.loss.item(), rel=1e-6)
+    with pytest.raises(SpeechLMError, match="label_weights"):
+        model(tokens, labels=labels, label_weights=torch.ones(T))
+
+
 def test_text_targets_do_not_train_parallel_heads(tiny_base):
     model, tok = _build(tiny_base)
     ids = torch.tensor([tok.encode("the cat sat on the mat.")])

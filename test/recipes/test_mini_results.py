@@ -152,3 +152,21 @@ def test_system_values_from_an_experiment_tree(tmp_path):
         "ppl_cpt": 24.0,
         "ppl_sft": 30.0,
     }
+
+
+def test_loss_table_reads_the_last_validation_of_each_sft_run(tmp_path):
+    import losses
+
+    run = tmp_path / "lm_sft_no_init"
+    run.mkdir()
+    entries = [
+        {"step": 0, "text_ppl": 9.0},  # the pre-training evaluation: no loss, skipped
+        {"step": 150, "loss": 4.0, "loss/task/asr": 2.5, "loss/task/tts": 5.0},
+        {"step": 300, "loss": 3.5, "loss/task/asr": 1.25, "loss/task/tts": 4.5},
+    ]
+    (run / "valid_log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
+    lines = losses.loss_lines(tmp_path, [("no_init", NI), ("speech_cpt", SP)])
+    rows = [x for x in lines if x.startswith(f"| {NI}")]
+    assert rows == [f"| {NI} | 300 | 1.250 | 4.500 | - | - |"]  # S2TT / S2ST: not validated
+    assert not any(x.startswith(f"| {SP}") for x in lines)  # no run: no row
+    assert losses.loss_lines(tmp_path / "none", [("no_init", NI)])[0].startswith("No fine-tuned")

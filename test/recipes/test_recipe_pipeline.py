@@ -97,11 +97,12 @@ def _check_results(d: Path) -> None:
     md = (d / "RESULTS.md").read_text()
     for title in ("## ASR", "## TTS", "## S2TT", "## S2ST", "## Held-out text perplexity",
                   "## Quality goals", "## The paper's findings", "## Time and memory",
-                  "## Generated speech"):  # fmt: skip
+                  "## Generated speech", "## Held-out loss per task"):  # fmt: skip
         assert title in md, title
     assert "| Speech & Text CPT | CPT | text LLM |" in md  # forgetting table row
     assert "| test EN->ZH BLEU | test ZH->EN BLEU |" in md
     assert md.count("Not checked") >= 5  # one system only: the comparisons are not made
+    assert "| Speech & Text CPT | " in md.split("## Held-out loss per task")[1].split("##")[0]
     pngs = sorted((d / "exp" / "spectrograms").glob("*.png"))
     assert len(pngs) == 3 and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
     for p in pngs:
@@ -132,3 +133,11 @@ def test_mini_recipe_smoke_all_stages_then_rerun_skips(tmp_path):
     assert ")   $ " not in res.stdout  # no step command was run
     assert res.stdout.count("done already") >= 20
     assert _mtimes(d, "data", "dump", "exp", skip=("exp/stage_times", "exp/spectrograms")) == before
+
+    # a codec changed in place (same path, other weights) makes stage 4 tokenize again
+    (codec_cfg,) = (d / "exp").glob("codec_*/codec/config.yaml")
+    codec_cfg.write_text(codec_cfg.read_text() + "# retrained\n")
+    res = run_sh([*cmd, "--stage", "4", "--stop_stage", "4"], d, env={"MINI_SIZE": "tiny"})
+    assert res.returncode == 0, res.stdout[-4000:]
+    n_steps = res.stdout.count("codec_tokenize")
+    assert n_steps >= 4 and res.stdout.count("the command changed") == n_steps

@@ -299,3 +299,33 @@ def test_unpacked_rows_and_batch_in_positions(syn, corpora, bank):
     assert ds.rows_per_batch == 3 and ds.get_batch(0, 0)["input_ids"].shape == (3, 1024, 3)
     with pytest.raises(ValueError, match="multiple of max_len"):
         dataset(syn, corpora, bank, batch_positions=1000)
+
+
+def test_example_weighting_gives_every_example_weight_one(syn, corpora, bank):
+    token = dataset(syn, corpora, bank, examples_per_epoch=300).get_batch(0, 0)
+    assert "loss_weights" not in token  # the default: every target weighs 1
+    ds = dataset(syn, corpora, bank, examples_per_epoch=300, loss_weighting="example")
+    b = ds.get_batch(0, 0)
+    assert all(torch.equal(b[k], token[k]) for k in token)  # the same batch, plus weights
+    w, lab, pos, task = b["loss_weights"], b["labels"], b["position_ids"], b["task_ids"]
+    assert w.dtype == torch.float32 and w.shape == pos.shape
+    targets = (lab != IGNORE_ID).sum(-1)
+    n_examples = 0
+    for r in range(w.shape[0]):
+        starts = torch.nonzero(pos[r] == 0).flatten().tolist()
+        for s, e in zip(starts, starts[1:] + [w.shape[1]]):
+            n = int(targets[r, s:e].sum())
+            if task[r, s] < 0 or n == 0:  # row padding
+                assert torch.all(w[r, s:e] == 0)
+                continue
+            n_examples += 1
+            assert torch.allclose(w[r, s:e], torch.full((e - s,), 1.0 / n))
+            assert float((w[r, s:e] * targets[r, s:e]).sum()) == pytest.approx(1.0, rel=1e-5)
+    from espnet_codec_lm.train.losses import count_targets
+
+    assert float(count_targets(b)) == pytest.approx(n_examples, rel=1e-5)
+    assert int(count_targets(token)) == int(targets.sum())
+    with pytest.raises(ValueError, match="token or example"):
+        from espnet_codec_lm.tasks.packing import pack_row
+
+        pack_row([], [], 8, "utterance")

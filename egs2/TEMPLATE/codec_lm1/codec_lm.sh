@@ -134,13 +134,14 @@ stage_end() {
 # point refuses to overwrite); --redo PATH: deleted only when the command changed (resumable
 # outputs that an interrupted run of the same command continues). Both may repeat.
 run_step() {
-  local marker=$1 logfile=$2 gpu=0 fresh=() redo=()
+  local marker=$1 logfile=$2 gpu=0 fresh=() redo=() key=""
   shift 2
   while [ "$1" != -- ]; do
     case "$1" in
       --gpu) gpu=$2 ;;
       --fresh) fresh+=("$2") ;;
       --redo) redo+=("$2") ;;
+      --key) key=$2 ;;
       *) die "run_step: unknown option $1" ;;
     esac
     shift 2
@@ -148,6 +149,7 @@ run_step() {
   shift
   local cmdline
   cmdline=$(printf '%q ' "$@")
+  [ -n "${key}" ] && cmdline+="# ${key}" # e.g. the input's checksum: a new input reruns the step
   if [ -f "${marker}" ] && [ "$(cat "${marker}")" = "${cmdline}" ]; then
     log "  done already (${marker}); skipping"
     return 0
@@ -314,16 +316,19 @@ if stage_on 3 "codec training"; then
 fi
 
 if stage_on 4 "tokenization with ${codec_dir} (${n_q} codebooks)"; then
+  # the codec's weights belong to the marker: a codec retrained into the same path re-tokenizes
+  codec_sum=$(cat "${codec_dir}"/config.yaml "${codec_dir}"/*.safetensors 2> /dev/null | cksum)
+  codec_sum="codec ${codec_sum%% *}"
   for set in ${all_sets}; do
     out=${dumpdir}/codes/${set}
     # shellcheck disable=SC2046
-    run_step "${out}/.done" "${dumpdir}/codes/log/tokenize_${set}.log" \
+    run_step "${out}/.done" "${dumpdir}/codes/log/tokenize_${set}.log" --key "${codec_sum}" \
       --gpu "$((ngpu > 0 ? 1 : 0))" --redo "${out}/codes.scp" --redo "${out}/codes.ark" -- \
       $(py_entry codec_tokenize) --codec_dir "${codec_dir}" --data "${dumpdir}/data/${set}" \
       --out_dir "${out}" --n_q "${n_q}" --nj "${nj}"
     if [ -f "${dumpdir}/data/${set}/wav_tgt.scp" ]; then # S2ST target speech -> codes_tgt
       # shellcheck disable=SC2046
-      run_step "${out}/.tgt.done" "${dumpdir}/codes/log/tokenize_${set}_tgt.log" \
+      run_step "${out}/.tgt.done" "${dumpdir}/codes/log/tokenize_${set}_tgt.log" --key "${codec_sum}" \
         --gpu "$((ngpu > 0 ? 1 : 0))" --redo "${out}/codes_tgt.scp" --redo "${out}/codes_tgt.ark" -- \
         $(py_entry codec_tokenize) --codec_dir "${codec_dir}" --data "${dumpdir}/data/${set}" \
         --scp_name wav_tgt.scp --name codes_tgt --out_dir "${out}" --n_q "${n_q}" --nj "${nj}"

@@ -3,7 +3,8 @@
 
 Re-renders the toolkit's report (``bin/report``: the four tables with the paper's reference rows
 and protocols, and the forgetting table) and adds around it: how the run was made (command, git
-commit, corpus, machine), the quality goals of the main system, one paragraph per finding of the
+commit, corpus, machine), the held-out loss per task of every system (local/losses.py), the
+quality goals of the main system, one paragraph per finding of the
 paper saying whether it holds at this scale (with the numbers; findings that need systems that
 did not run are named as not checked), wall / CPU time and peak memory per stage against the
 budgets, and spectrograms of a few generated utterances (PNG).
@@ -24,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from findings import findings_lines, goal_lines, system_values  # noqa: E402
+from losses import loss_lines  # noqa: E402
 from measure import read_log, summary  # noqa: E402
 from spectrograms import spectrogram_lines  # noqa: E402
 
@@ -153,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         *run_lines(args, systems),
         "",
         body.lstrip("\n").rstrip(),
+        "",
+        "## Held-out loss per task",
+        "",
+        *loss_lines(Path(args.exp), [(s, SYSTEM_NAMES.get(s, s)) for s in systems]),
         "",
         "## Quality goals of the main system",
         "",
