@@ -157,16 +157,25 @@ def test_system_values_from_an_experiment_tree(tmp_path):
 def test_loss_table_reads_the_last_validation_of_each_sft_run(tmp_path):
     import losses
 
-    run = tmp_path / "lm_sft_no_init"
-    run.mkdir()
-    entries = [
-        {"step": 0, "text_ppl": 9.0},  # the pre-training evaluation: no loss, skipped
-        {"step": 150, "loss": 4.0, "loss/task/asr": 2.5, "loss/task/tts": 5.0},
-        {"step": 300, "loss": 3.5, "loss/task/asr": 1.25, "loss/task/tts": 4.5},
-    ]
-    (run / "valid_log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
-    lines = losses.loss_lines(tmp_path, [("no_init", NI), ("speech_cpt", SP)])
-    rows = [x for x in lines if x.startswith(f"| {NI}")]
+    def run(name, system, stage, entries):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "system.yaml").write_text(yaml.safe_dump({"system": system, "stage": stage}))
+        (d / "valid_log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
+
+    run(
+        "lm_sft_no_initialization",
+        NI,
+        "sft",
+        [
+            {"step": 0, "text_ppl": 9.0},  # the pre-training evaluation: no loss, skipped
+            {"step": 150, "loss": 4.0, "loss/task/asr": 2.5, "loss/task/tts": 5.0},
+            {"step": 300, "loss": 3.5, "loss/task/asr": 1.25, "loss/task/tts": 4.5},
+        ],
+    )
+    run("lm_cpt_speech_cpt", SP, "cpt", [{"step": 9, "loss": 1.0, "loss/task/asr": 0.5}])
+    lines = losses.loss_lines(tmp_path, [NI, SP])
+    rows = [x for x in lines if x.startswith("| ") and "step" not in x]
     assert rows == [f"| {NI} | 300 | 1.250 | 4.500 | - | - |"]  # S2TT / S2ST: not validated
-    assert not any(x.startswith(f"| {SP}") for x in lines)  # no run: no row
-    assert losses.loss_lines(tmp_path / "none", [("no_init", NI)])[0].startswith("No fine-tuned")
+    # a CPT run is not a fine-tuned model: Speech CPT has no row
+    assert losses.loss_lines(tmp_path / "none", [NI])[0].startswith("No fine-tuned")

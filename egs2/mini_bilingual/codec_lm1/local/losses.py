@@ -3,7 +3,8 @@
 At toy scale the decoded outputs of every system can be equally unusable (a WER above 100% says
 little about which system is closer), while the validation loss of each task still orders the
 systems: it is the trainer's own measurement on the dev set, in nats per target token, read
-from ``<exp>/lm_sft_<tag>/valid_log.jsonl`` (its last entry = the final model). Lower is better.
+from the ``valid_log.jsonl`` of each system's SFT run (``system.yaml`` names the system; its last
+entry = the final model). Lower is better.
 """
 
 from __future__ import annotations
@@ -29,11 +30,27 @@ def last_valid(run_dir: Path) -> dict | None:
     return entries[-1] if entries else None
 
 
-def loss_lines(exp: Path, systems: list[tuple[str, str]]) -> list[str]:
-    """Markdown: one row per ``(tag, system name)`` whose SFT run has a validation entry."""
+def sft_runs(exp: Path) -> dict[str, Path]:
+    """``{system name: run dir}`` of the SFT runs under ``exp`` (their ``system.yaml``); a system
+    fine-tuned twice keeps its most recent run."""
+    import yaml
+
+    runs: dict[str, tuple[float, Path]] = {}
+    for meta in exp.glob("*/system.yaml"):
+        d = yaml.safe_load(meta.read_text(encoding="utf-8")) or {}
+        if d.get("stage") == "sft" and d.get("system"):
+            t = meta.stat().st_mtime
+            if d["system"] not in runs or t > runs[d["system"]][0]:
+                runs[d["system"]] = (t, meta.parent)
+    return {name: run for name, (_, run) in runs.items()}
+
+
+def loss_lines(exp: Path, systems: list[str]) -> list[str]:
+    """Markdown: one row per system (by name) whose SFT run has a validation entry."""
+    runs = sft_runs(exp)
     rows = []
-    for tag, name in systems:
-        v = last_valid(exp / f"lm_sft_{tag}")
+    for name in systems:
+        v = last_valid(runs[name]) if name in runs else None
         if v is None:
             continue
         cells = [f"{v[k]:.3f}" if k in v else "-" for k, _ in TASKS]

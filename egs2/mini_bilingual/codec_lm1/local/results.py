@@ -77,7 +77,7 @@ def run_lines(args, systems: list[str]) -> list[str]:
     """How this RESULTS.md was made."""
     names = ", ".join(SYSTEM_NAMES.get(s, s) for s in systems)
     return [
-        f"- Command: `{args.command}` (corpus size `{args.size}`, smoke `{args.smoke}`)",
+        f"- Command: `{args.command.strip()}` (corpus size `{args.size}`, smoke `{args.smoke}`)",
         f"- Git commit: {git_commit(Path(os.environ.get('MAIN_ROOT', '.')))}",
         f"- Systems: {names}",
         f"- Machine: {machine()}",
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## Held-out loss per task",
         "",
-        *loss_lines(Path(args.exp), [(s, SYSTEM_NAMES.get(s, s)) for s in systems]),
+        *loss_lines(Path(args.exp), [SYSTEM_NAMES.get(s, s) for s in systems]),
         "",
         "## Quality goals of the main system",
         "",
