@@ -97,6 +97,32 @@ def test_findings_verdicts_on_hand_made_numbers():
     assert paras[6].endswith("**Does not hold at this scale.**")
 
 
+def test_findings_add_the_held_out_loss_verdict():
+    v = {
+        NI: {"asr_wer": 80.0, "asr_cer": 90.0, "tts_wer": 99.0, "s2st": 0.0,
+             "loss_asr": 3.35, "loss_tts": 5.5, "loss_s2st": 4.6},
+        TL: {"asr_wer": 120.0, "asr_cer": 300.0, "tts_wer": 110.0, "s2st": 0.0,
+             "loss_asr": 1.60, "loss_tts": 5.0, "loss_s2st": 4.0},
+        SP: {"asr_wer": 130.0, "asr_cer": 400.0, "tts_wer": 115.0, "s2st": 0.0,
+             "loss_asr": 1.50, "loss_tts": 4.7, "loss_s2st": 3.5},
+        ST: {"asr_wer": 132.0, "asr_cer": 434.0, "tts_wer": 116.0, "s2st": 0.0,
+             "loss_asr": 1.46, "loss_tts": 4.6, "loss_s2st": 3.4},
+    }  # fmt: skip
+    paras = [p for p in findings.findings_lines(v, ALL) if p]
+    # ASR: worst WER, but the lowest held-out loss
+    assert "**Does not hold at this scale.** By held-out ASR loss" in paras[0]
+    assert "Speech & Text CPT 1.46" in paras[0]
+    assert paras[0].endswith("by this measure it holds.")
+    assert "By held-out" not in paras[1]  # no S2TT losses: no sentence
+    assert paras[2].endswith("by this measure it holds.")  # TTS: CPT 4.7, 4.6 < 5.0, 5.5
+    assert paras[3].endswith("by this measure it holds.")  # S2ST: CPT below both
+    assert paras[4].endswith("by this measure it holds.")  # S2ST: ST 3.4 < SP 3.5
+    assert paras[5].endswith("by this measure it holds.")  # ASR: TL 1.60 < NI 3.35
+    v[TL]["loss_tts"] = 4.65  # a system without CPT below Speech CPT
+    paras = [p for p in findings.findings_lines(v, ALL) if p]
+    assert paras[2].endswith("by this measure it does not hold.")
+
+
 def test_findings_with_the_main_system_only_are_not_checked():
     v = {ST: {"asr_wer": 12.0, "asr_cer": 9.0, "s2st": 7.5, "ppl_cpt": 30.0}}
     paras = [p for p in findings.findings_lines(v, [ST]) if p]

@@ -1,9 +1,10 @@
 """The paper's findings, checked on the mini recipe's scores (a part of local/results.py).
 
-:func:`system_values` gathers one number per (system, metric) from the scored decode dirs and the
-trainer's ``ppl.yaml`` files; :func:`findings_lines` writes one paragraph per finding of the paper
-(Shi et al. 2025, Tables 1-4) saying whether it holds here, with the numbers, or which systems it
-would need; :func:`goal_lines` compares the main system with the recipe's toy-scale goals.
+:func:`system_values` gathers one number per (system, metric) from the scored decode dirs, the
+trainer's ``ppl.yaml`` files and each system's held-out loss per task (local/losses.py);
+:func:`findings_lines` writes one paragraph per finding of the paper (Shi et al. 2025, Tables
+1-4) saying whether it holds here, with the numbers, or which systems it would need, and whether
+it holds by the held-out loss of the task; :func:`goal_lines` compares the main system with the recipe's toy-scale goals.
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ def system_values(runs, exp_root: str | Path) -> dict[str, dict[str, float]]:
         for key, metric in picks.items():
             if _num(s.get(metric)) is not None:
                 v[key] = float(s[metric])
+    from losses import TASKS, last_valid, sft_runs
+
+    for system, run in sft_runs(Path(exp_root)).items():  # held-out loss per task (losses.py)
+        v = last_valid(run) or {}
+        for key, _ in TASKS:
+            if _num(v.get(key)) is not None:
+                out.setdefault(system, {})["loss_" + key.rsplit("/", 1)[-1]] = float(v[key])
     for e in collect_trainer_ppl(exp_root):
         if e.system is None:
             if _num(e.ppl_end) is not None:
@@ -95,8 +103,26 @@ def _best(values, key: str, systems, lower: bool) -> str:
     return pick(systems, key=lambda s: values[s][key])
 
 
-def _paragraph(title: str, paper: str, here: str, verdict: str) -> str:
-    return f"**{title}** Paper: {paper} Here: {here} **{verdict}**"
+def _paragraph(title: str, paper: str, here: str, verdict: str, loss: str = "") -> str:
+    return f"**{title}** Paper: {paper} Here: {here} **{verdict}**" + (f" {loss}" if loss else "")
+
+
+def _loss_note(values, systems, task: str, holds: Callable[[dict[str, float]], bool]) -> str:
+    """A sentence on the same finding by the held-out loss of ``task`` (lower is better):
+    ``holds`` gets ``{system: loss}`` of the systems that have one."""
+    key = f"loss_{task}"
+    have = {s: values[s][key] for s in systems if key in values.get(s, {})}
+    if len(have) < 2:
+        return ""
+    try:
+        ok = holds(have)
+    except KeyError:  # a system the comparison needs has no loss
+        return ""
+    listed = ", ".join(f"{s} {x:.2f}" for s, x in have.items())
+    return (
+        f"By held-out {task.upper()} loss (nats per target token, lower is better): {listed}; "
+        f"by this measure it {'holds' if ok else 'does not hold'}."
+    )
 
 
 def findings_lines(values: dict[str, dict[str, float]], ran: list[str]) -> list[str]:
@@ -107,7 +133,7 @@ def findings_lines(values: dict[str, dict[str, float]], ran: list[str]) -> list[
     return out
 
 
-def _best_on(keys: list[str], lower: bool, title: str, paper: str) -> Callable:
+def _best_on(keys: list[str], lower: bool, title: str, paper: str, task: str = "") -> Callable:
     def check(values, ran) -> str:
         systems = [s for s in (NI, TL, SP, ST) if s in ran]
         missing = _need(values, systems, keys)
@@ -125,7 +151,8 @@ def _best_on(keys: list[str], lower: bool, title: str, paper: str) -> Callable:
             verdict = "Holds only in part (best on some of the columns)."
         else:
             verdict = "Does not hold at this scale."
-        return _paragraph(title, paper, here + ".", verdict)
+        loss = _loss_note(values, systems, task, lambda h: min(h, key=h.get) == ST) if task else ""
+        return _paragraph(title, paper, here + ".", verdict, loss)
 
     return check
 
@@ -141,7 +168,21 @@ def _tts_cpt(values, ran) -> str:
     worst_cpt = max(values[s]["tts_wer"] for s in cpt)
     best_base = min(values[s]["tts_wer"] for s in base)
     verdict = "Holds at this scale." if worst_cpt < best_base else "Does not hold at this scale."
-    return _paragraph(title, paper, here, verdict)
+    return _paragraph(title, paper, here, verdict, _cpt_vs_rest(values, ran, "tts"))
+
+
+def _cpt_vs_rest(values, ran, task: str) -> str:
+    """The loss sentence for "every CPT system beats every system without CPT"."""
+    systems = [s for s in (NI, TL, SP, ST) if s in ran]
+
+    def holds(h: dict[str, float]) -> bool:
+        cpt = [h[s] for s in CPT_SYSTEMS if s in h]
+        base = [h[s] for s in NO_CPT if s in h]
+        if not cpt or not base:
+            raise KeyError(task)
+        return max(cpt) < min(base)
+
+    return _loss_note(values, systems, task, holds)
 
 
 def _s2st_converge(values, ran) -> str:
@@ -167,18 +208,25 @@ def _s2st_converge(values, ran) -> str:
         verdict = "Holds in part: CPT systems are better, but the others do learn S2ST here."
     else:
         verdict = "Does not hold at this scale."
-    return _paragraph(title, paper, here, verdict)
+    return _paragraph(title, paper, here, verdict, _cpt_vs_rest(values, ran, "s2st"))
 
 
-def _pair(key: str, a: str, b: str, title: str, paper: str, lower: bool) -> Callable:
+def _pair(
+    key: str, a: str, b: str, title: str, paper: str, lower: bool, task: str = ""
+) -> Callable:
     def check(values, ran) -> str:
         have = [s for s in (a, b) if s in ran and key in values.get(s, {})]
         here = f"{key}: {_fmt(values, key, (b, a))}."
         if len(have) < 2:
             return _paragraph(title, paper, here, f"Not checked: needs {a} and {b}.")
         better = values[a][key] < values[b][key] if lower else values[a][key] > values[b][key]
+        loss = _loss_note(values, (b, a), task, lambda h: h[a] < h[b]) if task else ""
         return _paragraph(
-            title, paper, here, "Holds at this scale." if better else "Does not hold at this scale."
+            title,
+            paper,
+            here,
+            "Holds at this scale." if better else "Does not hold at this scale.",
+            loss,
         )
 
     return check
@@ -210,12 +258,14 @@ FINDINGS: list[Callable] = [
         "Speech & Text CPT gives the best ASR.",
         "WER 3.7 / 6.3 (LibriSpeech clean / other) and CER 7.2 (Aishell2), against at best "
         "4.8 / 8.5 and 13.0 for the other systems.",
+        task="asr",
     ),
     _best_on(
         ["s2tt_en_zh", "s2tt_zh_en"],
         False,
         "Speech & Text CPT gives the best S2TT in both directions.",
         "CoVoST2 BLEU 33.1 EN->ZH and 16.1 ZH->EN, against at best 28.9 and 9.9.",
+        task="s2tt",
     ),
     _tts_cpt,
     _s2st_converge,
@@ -226,6 +276,7 @@ FINDINGS: list[Callable] = [
         "Text in CPT helps the unseen S2ST task.",
         "ASR-BLEU 33.4 (Speech & Text CPT) vs 28.0 (Speech CPT).",
         False,
+        task="s2st",
     ),
     _pair(
         "asr_wer",
@@ -234,6 +285,7 @@ FINDINGS: list[Callable] = [
         "Text LLM Initialization helps understanding over No Initialization.",
         "ASR WER 4.8 vs 5.5 (test-clean), S2TT EN->ZH BLEU 28.9 vs 25.5.",
         True,
+        task="asr",
     ),
     _forgetting,
 ]
