@@ -87,6 +87,56 @@ def _decode(data: bytes, name: str) -> tuple[np.ndarray, int]:
     return wav, sr
 
 
+def _wav_file_truncation(path: Path) -> str | None:
+    """:func:`wav_truncation` of a file from its chunk headers only (seeks; reads no samples)."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+            return None
+        endian = "<" if head[:4] == b"RIFF" else ">"
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk = f.read(8)
+            (n,) = struct.unpack(endian + "I", chunk[4:8])
+            if chunk[:4] == b"data":
+                have = size - pos - 8
+                if n not in _UNKNOWN_SIZES and have < n:
+                    return f"truncated WAV: data chunk declares {n} bytes, file has {have}"
+                return None
+            pos += 8 + n + (n & 1)
+    return "corrupt WAV: no 'data' chunk"
+
+
+def read_audio_span(path: str, start: float, end: float | None) -> tuple[np.ndarray, int] | None:
+    """Only the samples of ``[start, end)`` s of a plain audio file (``end`` None / < 0: to the
+    end), by seeking (libsndfile: WAV, FLAC, OGG/Opus, ...): ``(samples [N, C], rate)``. A
+    segment of an hour-long recording costs its own length, not the recording's. ``None`` when
+    libsndfile cannot open the file (the caller then decodes it whole). Out-of-range bounds
+    raise ``ValueError``."""
+    import soundfile as sf
+
+    p = Path(path)
+    try:
+        info = sf.info(str(p))
+    except Exception:  # not a format libsndfile opens by itself
+        return None
+    why = _wav_file_truncation(p)
+    if why is not None:
+        raise ValueError(why)
+    sr, n = int(info.samplerate), int(info.frames)
+    s = int(round(start * sr))
+    e = n if end is None or end < 0 else int(round(end * sr))
+    if s >= n or e > n + int(0.01 * sr):
+        raise ValueError(f"segment {start}-{end} s outside the recording ({n / sr:.2f} s)")
+    try:
+        wav, sr = sf.read(str(p), start=s, stop=min(e, n), dtype="float32", always_2d=True)
+    except Exception as err:
+        raise ValueError(f"cannot decode audio: {str(err).splitlines()[0]}") from None
+    return wav, sr
+
+
 def read_audio_raw(entry: str) -> tuple[np.ndarray, int]:
     """Decode a ``wav.scp`` value at its own rate: ``(samples [N, C] float32, rate)``.
 
@@ -140,13 +190,22 @@ def load_audio(
     Every problem becomes an :class:`AudioError` ``"<source>: utterance '<id>': <file>: why"``.
     """
     where = f"{source}: utterance '{utt_id}': {entry.strip()}"
+    plain = not entry.strip().endswith("|") and not _ARK_OFFSET.match(entry.strip())
+    span = None
     try:
-        wav, sr = read_audio_raw(entry)
+        if start is not None and plain and Path(entry.strip()).is_file():
+            try:
+                span = read_audio_span(entry.strip(), start, end)
+            except ValueError as e:
+                if "outside the recording" in str(e):
+                    raise AudioError(f"{where}: {e}") from None
+                raise
+        wav, sr = span if span is not None else read_audio_raw(entry)
     except FileNotFoundError as e:
         raise AudioError(f"{where}: missing audio ({e.args[0] if e.args else e})") from None
     except (OSError, ValueError, subprocess.TimeoutExpired) as e:
         raise AudioError(f"{where}: unreadable audio: {e}") from None
-    if start is not None:
+    if start is not None and span is None:
         s = int(round(start * sr))
         e_ = wav.shape[0] if end is None or end < 0 else int(round(end * sr))
         if s >= wav.shape[0] or e_ > wav.shape[0] + int(0.01 * sr):

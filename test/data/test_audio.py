@@ -57,6 +57,42 @@ def test_segment_cut(tmp_path):
         load_audio(str(path), utt_id="u", start=1.5, end=3.0)
 
 
+@pytest.mark.parametrize("ext", ["wav", "flac", "ogg"])
+def test_segments_of_a_file_are_read_by_seeking(tmp_path, monkeypatch, ext):
+    """A segment of a plain file reads only its samples (no whole-file decode) and equals the
+    cut of the whole recording; pipes still decode everything, then cut."""
+    import espnet_codec_lm.data.audio as audio
+
+    rng = np.random.default_rng(0)
+    x = (0.3 * rng.standard_normal(5 * 22050)).astype(np.float32)  # 5 s at 22.05 kHz
+    path = tmp_path / f"rec.{ext}"
+    sf.write(path, x, 22050, format=ext.upper(), subtype="VORBIS" if ext == "ogg" else None)
+    whole = load_audio(str(path))
+    expect = load_audio(f"cat {path} |", start=1.25, end=3.5)  # pipe: decoded whole, then cut
+
+    def no_whole_read(entry):
+        raise AssertionError(f"whole-file decode of {entry}")
+
+    monkeypatch.setattr(audio, "read_audio_raw", no_whole_read)
+    seg = load_audio(str(path), start=1.25, end=3.5)
+    assert len(seg) == len(expect) == 36000  # 2.25 s at 16 kHz
+    if ext != "ogg":  # lossless: the same samples as the cut of the whole recording
+        np.testing.assert_allclose(seg, expect, atol=1e-4)
+        tail = load_audio(str(path), start=4.0, end=-1)
+        # the cut is made before resampling: away from its first samples it is the same
+        np.testing.assert_allclose(tail[64:], whole[-len(tail) + 64 :], atol=2e-3)
+    else:  # lossy + decoder priming: same length, near-identical content
+        assert np.corrcoef(seg, expect)[0, 1] > 0.95
+    with pytest.raises(AudioError, match="outside the recording"):
+        load_audio(str(path), utt_id="u", start=4.5, end=6.0)
+
+
+def test_segment_of_a_truncated_wav_is_refused(tmp_path):
+    path = write_truncated_wav(tmp_path / "t.wav")
+    with pytest.raises(AudioError, match="truncated WAV"):
+        load_audio(str(path), utt_id="u", start=0.0, end=0.1)
+
+
 @pytest.mark.parametrize(
     "make, pattern",
     [
