@@ -4,7 +4,8 @@ Each utterance becomes an integer array ``[T, n_q]`` (int16 when the codebook si
 int32). The utterances are split into ``nj`` shards, each appended to its own
 ``<name>.<j>.{ark,scp}``: an scp line is written (and flushed) only after its ark entry, so after
 a crash the complete lines of a shard scp say what is done and a rerun encodes only the rest.
-When every shard is complete they are merged into ``<name>.ark`` + ``<name>.scp`` (the scp is
+When every shard is complete they are merged into ``<name>.ark`` + ``<name>.scp`` (with
+``<name>.num_frames``, frames per utterance, written just before the scp; the scp is
 written last, atomically: its presence means the stage is done) and the shard files removed.
 """
 
@@ -15,6 +16,8 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+from espnet_codec_lm.data.kaldi_io import num_frames_path
 
 log = logging.getLogger("codec_tokenize")
 
@@ -138,6 +141,10 @@ def tokenize(
             lines.append(f"{utt} {ark.resolve()}:{offset + len(utt.encode()) + 1}")
         fa.flush()
         os.fsync(fa.fileno())
+    # frames per utterance (Kaldi's utt2num_frames): lets training plan epochs without reading
+    # the codes (``data.codes_in_memory: false``); written before the scp that marks completion
+    lengths = [f"{utt} {np.asarray(entries[utt]).shape[0]}" for utt in sorted(entries)]
+    atomic_write_text(num_frames_path(final_scp), "\n".join(lengths) + "\n")
     atomic_write_text(final_scp, "\n".join(lines) + "\n")
     for j in range(nj):
         for ext in ("ark", "scp"):

@@ -111,3 +111,11 @@ def write_table(path: str | Path, mapping: Mapping[str, str] | Iterable[tuple[st
             if "\n" in value:
                 raise DataDirError(f"{path}: value of '{key}' contains a newline")
             f.write(f"{key} {value}\n")
+
+
+def num_frames_path(scp: str | Path) -> Path:
+    """``<dir>/<name>.num_frames`` beside a codes list ``<dir>/<name>.scp``: ``utt T`` per line
+    (Kaldi's ``utt2num_frames``), written by the tokenize stage."""
+    scp = Path(scp)
+    stem = scp.name[: -len(".scp")] if scp.name.endswith(".scp") else scp.name
+    return scp.with_name(stem + ".num_frames")

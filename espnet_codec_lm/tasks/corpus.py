@@ -1,4 +1,5 @@
-"""Load Kaldi data directories, their codes and text pools into memory, tokenised once.
+"""Load Kaldi data directories, their codes and text pools into memory, tokenised once
+(the codes themselves may stay on disk: :class:`LazyCodes`).
 
 A speech set is a Kaldi data directory (``text``, ``utt2spk``, optional ``utt2lang``,
 ``text.<lang>``) plus the codes the tokenize stage wrote (``codes.scp``; ``codes_tgt.scp`` for
@@ -103,6 +104,99 @@ class Corpus:
         return self._eligible[requires]
 
 
+class LazyCodes:
+    """The codes of one utterance left in their ark until a sequence is built from them.
+
+    ``len()``, ``shape`` and ``ndim`` come from the tokenize stage's ``<name>.num_frames`` (no
+    read); ``np.asarray(codes)``, indexing and slicing read the entry (``kaldiio.load_mat`` of
+    ``path:offset``) and check it. Speech sets hold these with ``data.codes_in_memory: false``:
+    the memory of a corpus is then its index, not its codes (at the paper's ~70k hours, 3 int16
+    codebooks at 50 Hz would be ~75 GB per process).
+    """
+
+    __slots__ = ("spec", "num_frames", "num_streams", "codebook_size", "uttid")
+    ndim = 2
+
+    def __init__(
+        self, spec: str, num_frames: int, num_streams: int, codebook_size: int, uttid: str
+    ):
+        self.spec, self.num_frames, self.uttid = spec, int(num_frames), uttid
+        self.num_streams, self.codebook_size = num_streams, codebook_size
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.num_frames, self.num_streams)
+
+    def load(self) -> np.ndarray:
+        """``[T, L']`` codec-local codes, read now."""
+        import kaldiio
+
+        try:
+            arr = np.asarray(kaldiio.load_mat(self.spec))
+        except Exception as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ValueError(
+                f"{self.spec}: utterance {self.uttid}: cannot read codes ({msg})"
+            ) from None
+        if arr.ndim != 2 or arr.shape[0] != self.num_frames or arr.shape[1] < self.num_streams:
+            raise ValueError(
+                f"{self.spec}: utterance {self.uttid}: codes {arr.shape}, expected "
+                f"[{self.num_frames}, >={self.num_streams}] (stale .num_frames?)"
+            )
+        arr = arr[:, : self.num_streams]
+        if arr.size and (arr.min() < 0 or arr.max() >= self.codebook_size):
+            raise ValueError(
+                f"{self.spec}: utterance {self.uttid}: codes outside [0, {self.codebook_size})"
+            )
+        return np.ascontiguousarray(arr)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        arr = self.load()
+        return arr if dtype is None else arr.astype(dtype)
+
+    def __getitem__(self, key) -> np.ndarray:
+        return self.load()[key]
+
+    def __repr__(self) -> str:
+        return f"LazyCodes({self.spec!r}, {self.num_frames} frames)"
+
+
+def _lazy_codes(scp: str, layout: VocabLayout) -> dict[str, LazyCodes]:
+    """The index of a codes list: ``utt -> LazyCodes`` (frames from ``<name>.num_frames``; when
+    that file is missing, each entry is read once for its length and not kept)."""
+    from espnet_codec_lm.data.kaldi_io import num_frames_path
+
+    scp_path = Path(scp)
+    if not scp_path.is_file():
+        raise ValueError(f"{scp}: codes file not found")
+    specs = read_kaldi_map(scp_path)
+    nf_path = num_frames_path(scp_path)
+    if nf_path.is_file():
+        frames = read_kaldi_map(nf_path)
+        missing = sorted(set(specs) - set(frames))
+        if missing:
+            raise ValueError(
+                f"{nf_path}: no frame count for utterance {missing[0]} (rerun tokenize)"
+            )
+    else:
+        log.warning("%s missing: reading every entry of %s once for its length", nf_path, scp)
+        frames = {u: int(arr.shape[0]) for u, arr in _load_codes(scp, layout, None).items()}
+    L, C = layout.num_streams, layout.codebook_size
+    out = {}
+    for utt, spec in specs.items():
+        try:
+            T = int(frames[utt])
+        except ValueError:
+            raise ValueError(
+                f"{nf_path}: utterance {utt}: not a frame count: {frames[utt]!r}"
+            ) from None
+        out[utt] = LazyCodes(spec, T, L, C, utt)
+    return out
+
+
 def _load_codes(scp: str, layout: VocabLayout, ids: set[str] | None) -> dict[str, np.ndarray]:
     import kaldiio
 
@@ -163,8 +257,10 @@ def load_speech_set(
     tokenizer,
     punctuate: Callable | None = None,
     translate: Callable | None = None,
+    in_memory: bool = True,
 ) -> list[Sample]:
-    """All utterances of one speech set that have codes, tokenised."""
+    """All utterances of one speech set that have codes, tokenised; ``in_memory=False`` keeps
+    each utterance's codes in their ark (:class:`LazyCodes`) until used."""
     d = Path(cfg.data_dir)
     if not d.is_dir():
         raise ValueError(f"{d}: data directory not found")
@@ -172,8 +268,9 @@ def load_speech_set(
     utt2spk = read_kaldi_map(d / "utt2spk") if (d / "utt2spk").is_file() else {}
     utt2lang = read_kaldi_map(d / "utt2lang") if (d / "utt2lang").is_file() else {}
     trans = {p.name.split(".", 1)[1]: read_kaldi_map(p) for p in sorted(d.glob("text.*"))}
-    codes = _load_codes(cfg.codes, layout, None)
-    codes_tgt = _load_codes(cfg.codes_tgt, layout, None) if cfg.codes_tgt else {}
+    load = _load_codes if in_memory else (lambda scp, lay, ids: _lazy_codes(scp, lay))
+    codes = load(cfg.codes, layout, None)
+    codes_tgt = load(cfg.codes_tgt, layout, None) if cfg.codes_tgt else {}
     missing = sorted(set(texts) - set(codes))
     if missing:
         log.warning(

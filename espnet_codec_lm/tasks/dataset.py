@@ -86,6 +86,9 @@ class DataConfig:
     batch_positions: int = 0  # > 0: rows per rank = batch_positions // max_len
     seed: int = 0
     examples_per_epoch: int = 0  # CPT draws per epoch; 0: number of speech utterances
+    # false: each utterance's codes stay in their ark until a sequence is built from them
+    # (tasks/corpus.py LazyCodes; for corpora whose codes do not fit in memory)
+    codes_in_memory: bool = True
     # keep the epoch's built examples in memory (planning builds them anyway); false: rebuild
     # each from its draw when its batch is made (slower, for epochs too big for memory)
     cache_examples: bool = True
@@ -440,7 +443,11 @@ def load_corpora(cfg: DataConfig, layout: VocabLayout, tokenizer) -> dict[str, C
     out: dict[str, Corpus] = {}
     if cfg.speech_sets:
         out["speech"] = merge(
-            [load_speech_set(s, layout, tokenizer, punct, trans) for s in cfg.speech_sets], "speech"
+            [
+                load_speech_set(s, layout, tokenizer, punct, trans, cfg.codes_in_memory)
+                for s in cfg.speech_sets
+            ],
+            "speech",
         )
     if cfg.text_pools:
         out["text"] = merge([load_text_pool(p, tokenizer) for p in cfg.text_pools], "text pools")

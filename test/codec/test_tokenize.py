@@ -47,6 +47,9 @@ def test_tokenize_writes_int16_codes_matching_encode(codec_dir, data_dir, tmp_pa
         assert arr.dtype == np.int16 and arr.shape == (-(-len(wav) // 320), 3)
         np.testing.assert_array_equal(arr.T, codec.encode(torch.from_numpy(wav), 3).numpy())
     assert codes_dtype(1024) is np.int16 and codes_dtype(65536) is np.int32
+    # frames per utterance beside the codes (what training reads to keep codes on disk)
+    frames = dict(line.split() for line in (out / "codes.num_frames").read_text().splitlines())
+    assert {u: int(t) for u, t in frames.items()} == {u: a.shape[0] for u, a in codes.items()}
 
 
 def test_tokenize_resumes_after_interruption(codec_dir, tmp_path):

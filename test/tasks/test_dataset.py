@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -329,3 +330,54 @@ def test_example_weighting_gives_every_example_weight_one(syn, corpora, bank):
         from espnet_codec_lm.tasks.packing import pack_row
 
         pack_row([], [], 8, "utterance")
+
+
+def test_codes_left_on_disk_give_the_same_batches(syn, corpora, bank, tmp_path, monkeypatch):
+    """``codes_in_memory: false``: the corpus holds LazyCodes (an index into the ark), and every
+    batch, CPT and SFT, equals the one built from codes in memory."""
+    import shutil
+
+    from espnet_codec_lm.data.kaldi_io import num_frames_path
+    from espnet_codec_lm.tasks import corpus as corpus_mod
+    from espnet_codec_lm.tasks.corpus import LazyCodes
+
+    cfg = syn.data_config(max_len=1024, batch_size=2, examples_per_epoch=300)
+    eager = TaskDataset(cfg, syn.layout, syn.tokenizer, corpora=corpora, bank=bank)
+    lazy_cfg = replace(cfg, codes_in_memory=False)
+    # no <name>.num_frames beside the codes: each entry is read once for its length
+    lazy = TaskDataset(lazy_cfg, syn.layout, syn.tokenizer, bank=bank)
+    samples = lazy.corpora["speech"].samples
+    assert all(isinstance(s.codes, LazyCodes) for s in samples)
+    for b in range(3):
+        x, y = eager.get_batch(0, b), lazy.get_batch(0, b)
+        assert all(torch.equal(x[k], y[k]) for k in x)
+    sft = dict(stage="sft", tasks=["asr", "tts", "s2st"])
+    x = TaskDataset(replace(cfg, **sft), syn.layout, syn.tokenizer, corpora=corpora, bank=bank)
+    y = TaskDataset(replace(lazy_cfg, **sft), syn.layout, syn.tokenizer, bank=bank)
+    assert all(torch.equal(x.get_batch(0, 1)[k], y.get_batch(0, 1)[k]) for k in ("input_ids",))
+
+    # with the tokenize stage's frame counts nothing is read at load time
+    sets = []
+    for s in cfg.speech_sets:
+        d = tmp_path / Path(s.codes).parent.name
+        d.mkdir(exist_ok=True)
+        for f in Path(s.codes).parent.iterdir():
+            shutil.copy(f, d / f.name)
+        for scp in [d / Path(s.codes).name] + ([d / Path(s.codes_tgt).name] if s.codes_tgt else []):
+            lines = [
+                f"{u} {len(c)}"
+                for u, c in corpus_mod._load_codes(str(scp), syn.layout, None).items()
+            ]
+            num_frames_path(scp).write_text("\n".join(lines) + "\n")
+        sets.append(replace(s, codes=str(d / Path(s.codes).name),
+                            codes_tgt=str(d / Path(s.codes_tgt).name) if s.codes_tgt else None))  # fmt: skip
+    monkeypatch.setattr(corpus_mod, "_load_codes", lambda *a: pytest.fail("codes read at load"))
+    indexed = TaskDataset(replace(lazy_cfg, speech_sets=sets), syn.layout, syn.tokenizer, bank=bank)
+    assert all(
+        torch.equal(eager.get_batch(0, 0)[k], indexed.get_batch(0, 0)[k]) for k in x.get_batch(0, 0)
+    )
+    # a stale frame count is named when the codes are read
+    c = indexed.corpora["speech"].samples[0].codes
+    bad = LazyCodes(c.spec, len(c) + 1, c.num_streams, c.codebook_size, c.uttid)
+    with pytest.raises(ValueError, match=f"utterance {c.uttid}: codes .*stale"):
+        np.asarray(bad)
