@@ -87,6 +87,20 @@ def _decode(data: bytes, name: str) -> tuple[np.ndarray, int]:
     return wav, sr
 
 
+class _OutsideRecording(ValueError):
+    """A segment's bounds fall outside its recording."""
+
+
+def _segment_bounds(start: float, end: float | None, sr: int, n: int) -> tuple[int, int]:
+    """Sample range ``[s, e)`` of the segment ``[start, end)`` s (``end`` None / < 0: to the end)
+    of a recording of ``n`` samples; up to 10 ms past the end is tolerated."""
+    s = int(round(start * sr))
+    e = n if end is None or end < 0 else int(round(end * sr))
+    if s >= n or e > n + int(0.01 * sr):
+        raise _OutsideRecording(f"segment {start}-{end} s outside the recording ({n / sr:.2f} s)")
+    return s, min(e, n)
+
+
 def _wav_file_truncation(path: Path) -> str | None:
     """:func:`wav_truncation` of a file from its chunk headers only (seeks; reads no samples)."""
     size = path.stat().st_size
@@ -125,13 +139,9 @@ def read_audio_span(path: str, start: float, end: float | None) -> tuple[np.ndar
     why = _wav_file_truncation(p)
     if why is not None:
         raise ValueError(why)
-    sr, n = int(info.samplerate), int(info.frames)
-    s = int(round(start * sr))
-    e = n if end is None or end < 0 else int(round(end * sr))
-    if s >= n or e > n + int(0.01 * sr):
-        raise ValueError(f"segment {start}-{end} s outside the recording ({n / sr:.2f} s)")
+    s, e = _segment_bounds(start, end, int(info.samplerate), int(info.frames))
     try:
-        wav, sr = sf.read(str(p), start=s, stop=min(e, n), dtype="float32", always_2d=True)
+        wav, sr = sf.read(str(p), start=s, stop=e, dtype="float32", always_2d=True)
     except Exception as err:
         raise ValueError(f"cannot decode audio: {str(err).splitlines()[0]}") from None
     return wav, sr
@@ -194,26 +204,17 @@ def load_audio(
     span = None
     try:
         if start is not None and plain and Path(entry.strip()).is_file():
-            try:
-                span = read_audio_span(entry.strip(), start, end)
-            except ValueError as e:
-                if "outside the recording" in str(e):
-                    raise AudioError(f"{where}: {e}") from None
-                raise
+            span = read_audio_span(entry.strip(), start, end)
         wav, sr = span if span is not None else read_audio_raw(entry)
+        if start is not None and span is None:
+            s, e_ = _segment_bounds(start, end, sr, wav.shape[0])
+            wav = wav[s:e_]
+    except _OutsideRecording as e:
+        raise AudioError(f"{where}: {e}") from None
     except FileNotFoundError as e:
         raise AudioError(f"{where}: missing audio ({e.args[0] if e.args else e})") from None
     except (OSError, ValueError, subprocess.TimeoutExpired) as e:
         raise AudioError(f"{where}: unreadable audio: {e}") from None
-    if start is not None and span is None:
-        s = int(round(start * sr))
-        e_ = wav.shape[0] if end is None or end < 0 else int(round(end * sr))
-        if s >= wav.shape[0] or e_ > wav.shape[0] + int(0.01 * sr):
-            dur = wav.shape[0] / sr
-            raise AudioError(
-                f"{where}: segment {start}-{end} s outside the recording ({dur:.2f} s)"
-            )
-        wav = wav[s:e_]
     if wav.shape[0] == 0:
         raise AudioError(f"{where}: zero-length audio")
     if not np.isfinite(wav).all():

@@ -104,6 +104,24 @@ class Corpus:
         return self._eligible[requires]
 
 
+def _checked_codes(arr, where: str, num_streams: int, codebook_size: int, frames=None):
+    """``arr`` as a contiguous ``[T, num_streams]`` array of codec-local codes, or a one-line
+    ``ValueError`` starting with ``where`` (wrong shape, ``T != frames``, codes out of range)."""
+    arr = np.asarray(arr)
+    if (
+        arr.ndim != 2
+        or arr.shape[1] < num_streams
+        or (frames is not None and arr.shape[0] != frames)
+    ):
+        want = f"[{'T' if frames is None else frames}, >={num_streams}]"
+        stale = "" if frames is None else " (stale .num_frames?)"
+        raise ValueError(f"{where}: codes must be {want}, got {arr.shape}{stale}")
+    arr = arr[:, :num_streams]
+    if arr.size and (arr.min() < 0 or arr.max() >= codebook_size):
+        raise ValueError(f"{where}: codes outside [0, {codebook_size})")
+    return np.ascontiguousarray(arr)
+
+
 class LazyCodes:
     """The codes of one utterance left in their ark until a sequence is built from them.
 
@@ -141,17 +159,8 @@ class LazyCodes:
             raise ValueError(
                 f"{self.spec}: utterance {self.uttid}: cannot read codes ({msg})"
             ) from None
-        if arr.ndim != 2 or arr.shape[0] != self.num_frames or arr.shape[1] < self.num_streams:
-            raise ValueError(
-                f"{self.spec}: utterance {self.uttid}: codes {arr.shape}, expected "
-                f"[{self.num_frames}, >={self.num_streams}] (stale .num_frames?)"
-            )
-        arr = arr[:, : self.num_streams]
-        if arr.size and (arr.min() < 0 or arr.max() >= self.codebook_size):
-            raise ValueError(
-                f"{self.spec}: utterance {self.uttid}: codes outside [0, {self.codebook_size})"
-            )
-        return np.ascontiguousarray(arr)
+        where = f"{self.spec}: utterance {self.uttid}"
+        return _checked_codes(arr, where, self.num_streams, self.codebook_size, self.num_frames)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         arr = self.load()
@@ -217,16 +226,8 @@ def _load_codes(scp: str, layout: VocabLayout, ids: set[str] | None) -> dict[str
             ) from None
         if ids is not None and uttid not in ids:
             continue
-        arr = np.asarray(arr)
-        if arr.ndim != 2 or arr.shape[1] < layout.num_streams:
-            raise ValueError(
-                f"{scp}: utterance {uttid}: codes must be [T, >={layout.num_streams}], "
-                f"got {arr.shape}"
-            )
-        arr = arr[:, : layout.num_streams]
-        if arr.size and (arr.min() < 0 or arr.max() >= layout.codebook_size):
-            raise ValueError(f"{scp}: utterance {uttid}: codes outside [0, {layout.codebook_size})")
-        out[uttid] = np.ascontiguousarray(arr)
+        where = f"{scp}: utterance {uttid}"
+        out[uttid] = _checked_codes(arr, where, layout.num_streams, layout.codebook_size)
     return out
 
 
