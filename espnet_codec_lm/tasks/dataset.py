@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -42,6 +42,7 @@ import numpy as np
 from espnet_codec_lm.lm.vocab import VocabLayout
 from espnet_codec_lm.tasks.corpus import (
     Corpus,
+    LazyCodes,
     SpeechSetConfig,
     load_speech_set,
     load_text_pool,
@@ -90,7 +91,8 @@ class DataConfig:
     # (tasks/corpus.py LazyCodes; for corpora whose codes do not fit in memory)
     codes_in_memory: bool = True
     # keep the epoch's built examples in memory (planning builds them anyway); false: rebuild
-    # each from its draw when its batch is made (slower, for epochs too big for memory)
+    # each from its draw when its batch is made (slower, for epochs too big for memory; with
+    # codes_in_memory false, planning then reads no codes: lengths come from the frame counts)
     cache_examples: bool = True
     valid_speech_sets: list[SpeechSetConfig] = field(default_factory=list)  # validation data
     valid_text_pools: list[str] = field(default_factory=list)
@@ -202,8 +204,13 @@ class TaskDataset:
             self._order, self._order_epoch = rng.permutation(self.n_draws), epoch
         return self._order
 
-    def draw(self, epoch: int, j: int) -> tuple[str, list[Example], str]:
-        """Build draw ``j`` of ``epoch``: its task, its example pieces and a status."""
+    def draw(self, epoch: int, j: int, shape_only: bool = False) -> tuple[str, list[Example], str]:
+        """Build draw ``j`` of ``epoch``: its task, its example pieces and a status.
+
+        ``shape_only``: codes left on disk (:class:`LazyCodes`) are not read but stood in for by
+        zeros of their shape. Every random choice depends on lengths only, so the examples have
+        the lengths, tasks and pieces of the real build (what planning an epoch needs).
+        """
         rng = self._rng(epoch, j)
         if self.sampler is not None:
             task = self.sampler.draw(rng)
@@ -214,10 +221,12 @@ class TaskDataset:
             task = TASK_NAMES[int(tid)]
             corpus = self.pools[task][0]
             sample = corpus.samples[int(i)]
-            if task in ("tts", "t2st"):
-                sample = self._with_other_speaker_prompt(corpus, int(i), sample, rng)
-                if sample is None:
-                    return task, [], "no_prompt"
+        if shape_only:
+            sample = _without_reads(sample)
+        if self.sampler is None and task in ("tts", "t2st"):
+            sample = self._with_other_speaker_prompt(corpus, int(i), sample, rng, shape_only)
+            if sample is None:
+                return task, [], "no_prompt"
         examples, status = self.builder.build_pieces(task, sample, rng, self.cfg.max_len)
         return task, examples, status
 
@@ -242,13 +251,17 @@ class TaskDataset:
                 raise ValueError(f"utterance {uttid}: its speaker has no other utterance")
         return self.builder.build(task, sample, rng)
 
-    def _with_other_speaker_prompt(self, corpus: Corpus, i: int, sample: Sample, rng):
+    def _with_other_speaker_prompt(
+        self, corpus: Corpus, i: int, sample: Sample, rng, shape_only: bool = False
+    ):
         """SFT TTS / T2ST: 3 s from another utterance of the same speaker (VALL-E style)."""
         others = corpus.speakers.get(sample.speaker) if sample.speaker is not None else None
         others = others[others != i] if others is not None else np.zeros(0, np.int64)
         if not len(others):
             return None
         other = corpus.samples[int(others[int(rng.integers(len(others)))])].codes
+        if shape_only:
+            other = _stand_in(other)
         n = int(round(self.cfg.build.sft_speaker_prompt_s * self.cfg.build.frame_rate))
         start = int(rng.integers(0, max(len(other) - n, 0) + 1))
         return Sample(**{**sample.__dict__, "speaker_prompt": other[start : start + n]})
@@ -262,7 +275,8 @@ class TaskDataset:
         counts: dict[str, dict[str, int]] = {}
         built: list[Example] | None = [] if self.cfg.cache_examples else None
         for j in range(self.n_draws):
-            task, examples, status = self.draw(epoch, j)
+            # without the cache only lengths are kept: codes on disk are not read to plan
+            task, examples, status = self.draw(epoch, j, shape_only=built is None)
             c = counts.setdefault(task, {"drawn": 0, "examples": 0, "split": 0, "dropped": 0})
             c["drawn"] += 1
             c["split"] += status == "split"
@@ -389,6 +403,22 @@ class TaskDataset:
         self._epoch, self._batch = int(state["epoch"]), int(state["batch"])
 
 
+def _stand_in(codes):
+    """Zeros of the shape of codes left on disk (no read); anything else as it is."""
+    return np.zeros(codes.shape, np.int16) if isinstance(codes, LazyCodes) else codes
+
+
+def _without_reads(sample: Sample) -> Sample:
+    """``sample`` with its on-disk codes stood in for by zeros of their shape."""
+    fields = ("codes", "codes_tgt", "speaker_prompt")
+    lazy = {
+        f: _stand_in(getattr(sample, f))
+        for f in fields
+        if isinstance(getattr(sample, f), LazyCodes)
+    }
+    return replace(sample, **lazy) if lazy else sample
+
+
 class TaskValidSource:
     """A fixed, re-iterable set of validation batches: the first ``num_batches`` global batches
     of epoch 0 of a dataset over the validation sets (this rank's share)."""
@@ -415,8 +445,6 @@ def build_sources(
     """``(train, valid)`` sources from the trainer's ``data:`` section. ``trainer_fields`` are
     the values the trainer's own config owns and that win over the section, e.g.
     ``stage=cfg.stage, seed=cfg.seed, max_len=cfg.batch.max_len, batch_size=cfg.batch.micro_batch``."""
-    from dataclasses import replace
-
     from espnet_codec_lm.config import config_from_dict
 
     cfg = replace(config_from_dict(DataConfig, data, "data"), **trainer_fields)

@@ -381,3 +381,31 @@ def test_codes_left_on_disk_give_the_same_batches(syn, corpora, bank, tmp_path, 
     bad = LazyCodes(c.spec, len(c) + 1, c.num_streams, c.codebook_size, c.uttid)
     with pytest.raises(ValueError, match=f"utterance {c.uttid}: codes .*stale"):
         np.asarray(bad)
+
+
+def test_planning_reads_no_codes_left_on_disk(syn, corpora, bank, monkeypatch):
+    """``codes_in_memory: false`` + ``cache_examples: false``: an epoch is planned from frame
+    counts alone (no code is read), its rows are those of the in-memory plan, and a batch reads
+    only the codes of its own examples."""
+    from espnet_codec_lm.tasks.corpus import LazyCodes
+
+    cfg = syn.data_config(max_len=1024, batch_size=2, examples_per_epoch=300)
+    reads: list[str] = []
+    load = LazyCodes.load
+    for stage in ({}, dict(stage="sft", tasks=["asr", "tts", "s2st"])):
+        eager = TaskDataset(
+            replace(cfg, **stage), syn.layout, syn.tokenizer, corpora=corpora, bank=bank
+        )
+        lazy_cfg = replace(cfg, codes_in_memory=False, cache_examples=False, **stage)
+        lazy = TaskDataset(lazy_cfg, syn.layout, syn.tokenizer, bank=bank)
+        monkeypatch.setattr(LazyCodes, "load", lambda self: reads.append(self.uttid) or load(self))
+        reads.clear()
+        p, q = eager.plan(0), lazy.plan(0)
+        assert reads == []
+        assert q.rows == p.rows and np.array_equal(q.length, p.length)
+        assert np.array_equal(q.task, p.task) and q.stats == p.stats
+        x, y = eager.get_batch(0, 1), lazy.get_batch(0, 1)
+        assert all(torch.equal(x[k], y[k]) for k in x)
+        n_examples = sum(len(r) for r in lazy.rows_of(0, 1))
+        assert 0 < len(reads) <= 3 * n_examples  # codes, target codes, a speaker's other utterance
+        monkeypatch.undo()
