@@ -184,12 +184,17 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequenc
     data = read_yaml(path) if path is not None else {}
     source = str(path) if path is not None else "<defaults>"
     if overrides:
-        try:
-            data = _merge(data, parse_overrides(overrides))
-        except ConfigError as e:
-            raise ConfigError(f"{source}: {e}") from None
+        data = apply_overrides(data, overrides, source)
         source += " (+ command-line overrides)"
     return config_from_dict(cls, data, source)
+
+
+def apply_overrides(data: dict, overrides: Sequence[str], source: str = "<dict>") -> dict:
+    """``data`` with ``key=value`` overrides merged in; errors name ``source``."""
+    try:
+        return _merge(data, parse_overrides(overrides))
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
 
 
 def to_dict(cfg: Any) -> dict:

@@ -12,10 +12,14 @@ Usage:
     python -m espnet_codec_lm.bin.show_example --demo --task asr --stage sft --ids
     python -m espnet_codec_lm.bin.show_example --demo --task s2st --stage sft --prefix
     python -m espnet_codec_lm.bin.show_example --demo --stats max_len=2048
-    # on real data: a DataConfig YAML (the trainer's data: section), tokenizer and layout
+    # on real data: a DataConfig YAML, tokenizer and layout
     python -m espnet_codec_lm.bin.show_example --config conf/data_cpt.yaml \
         --tokenizer exp/tokenizer --vocab_layout exp/lm/vocab_layout.json \
         --task tts --utt 1089-134686-0000 stage=sft tasks=[tts]
+    # or an LM training config (its data: section, with the trainer's stage, seed, max_len and
+    # micro-batch), e.g. the effective config a run wrote
+    python -m espnet_codec_lm.bin.show_example --config exp/lm/sft_asr/config.yaml \
+        --tokenizer exp/tokenizer --vocab_layout exp/lm/sft_asr/vocab_layout.json --task asr
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--config", help="data config YAML (DataConfig)")
+    p.add_argument(
+        "--config", help="data config YAML (DataConfig), or an LM training config (its data:)"
+    )
     p.add_argument("--tokenizer", help="text tokenizer directory or .model file")
     p.add_argument("--vocab_layout", help="vocab_layout.json (default: text rows = tokenizer size)")
     p.add_argument("--demo", action="store_true", help="use a tiny synthetic corpus instead")
@@ -65,7 +71,7 @@ def _setup(args, workdir: str):
         raise ValueError("give --config and --tokenizer (or --demo)")
     from espnet_codec_lm.lm.tokenizer import load_text_tokenizer
 
-    cfg = load_config(DataConfig, args.config, overrides)
+    cfg = _data_config(args.config, overrides)
     tokenizer = load_text_tokenizer(args.tokenizer)
     if args.vocab_layout:
         layout = VocabLayout.load(args.vocab_layout)
@@ -73,6 +79,32 @@ def _setup(args, workdir: str):
         size = tokenizer.vocab_size
         layout = VocabLayout(size, size, num_streams=3, codebook_size=1024)
     return cfg, layout, tokenizer
+
+
+def _data_config(path: str, overrides: list[str]):
+    """The DataConfig of ``path``: a data config, or an LM training config's ``data:`` section
+    with the values the trainer owns (top-level ``stage`` / ``seed``, ``batch.max_len`` /
+    ``batch.micro_batch``) filled in as the trainer does; ``overrides`` apply to the data."""
+    from espnet_codec_lm.config import (
+        ConfigError,
+        apply_overrides,
+        config_from_dict,
+        load_config,
+        read_yaml,
+    )
+    from espnet_codec_lm.tasks.dataset import DataConfig
+
+    raw = read_yaml(path)
+    if not isinstance(raw.get("data"), dict):
+        return load_config(DataConfig, path, overrides)
+    data = dict(raw["data"])
+    if data.get("kind", "tasks") != "tasks":
+        raise ConfigError(f"{path}: data.kind is {data['kind']!r}; only 'tasks' data can be shown")
+    batch = raw.get("batch") or {}
+    owned = {"stage": raw.get("stage"), "seed": raw.get("seed"),
+             "max_len": batch.get("max_len"), "batch_size": batch.get("micro_batch")}  # fmt: skip
+    data.update({k: v for k, v in owned.items() if v is not None})
+    return config_from_dict(DataConfig, apply_overrides(data, overrides, path), f"{path} (data:)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,3 +60,30 @@ def test_demo(capsys):
     assert show_example.main(["--demo", "--task", "continuation", "--seed", "2"]) == 0
     out = capsys.readouterr().out
     assert "speech_prefix" in out and "speech_suffix" in out and "frames" in out
+
+
+def test_lm_training_config(conf, capsys, syn, tmp_path):
+    """An LM training config works as --config: its data: section with the trainer's stage,
+    seed, batch.max_len and micro-batch, as the trainer builds it."""
+    import yaml
+
+    from espnet_codec_lm.config import to_dict
+
+    def write_yaml(data, path):
+        path.write_text(yaml.safe_dump(data))
+
+    train_yaml = tmp_path / "config.yaml"
+    data = {**to_dict(syn.data_config()), "tasks": ["asr"], "max_len": 99999}
+    write_yaml({"stage": "sft", "seed": 3, "model": {"init": "none"}, "data": data,
+                "batch": {"max_len": 2048, "micro_batch": 2}}, train_yaml)  # fmt: skip
+    tr = ["--config", str(train_yaml), *conf[2:]]
+    direct = [*conf, "stage=sft", "seed=3", "max_len=2048", "batch_size=2", "tasks=[asr]"]
+    for extra in (["--task", "asr"], ["--stats"]):
+        assert show_example.main([*tr, *extra]) == 0
+        out = capsys.readouterr().out
+        assert show_example.main([*direct, *extra]) == 0
+        assert out == capsys.readouterr().out and out
+        assert ("(sft)" in out) if extra[0] == "--task" else ("draws: " in out)
+    write_yaml({"stage": "cpt", "data": {"kind": "synthetic"}}, train_yaml)
+    assert show_example.main(tr) == 1
+    assert "only 'tasks' data can be shown" in capsys.readouterr().err
