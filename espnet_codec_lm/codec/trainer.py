@@ -198,8 +198,9 @@ class CodecTrainer:
                 self.disc.load_state_dict(state["disc"])
                 self.opt_d.load_state_dict(state["opt_d"])
             except (RuntimeError, ValueError) as e:
-                # a discriminator that never trained (still in the warm-up) may change shape
-                if int(state["step"]) > self.cfg.loss.adv_start_step:
+                # a discriminator that never trained (its optimiser never stepped: the run was
+                # still in the warm-up) may change shape, e.g. when the GAN is switched on
+                if state["opt_d"].get("state"):
                     raise ValueError(
                         f"{path}: discriminator does not match the config: {e}"
                     ) from None

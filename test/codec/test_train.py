@@ -109,11 +109,15 @@ def test_resume_with_reshaped_untrained_discriminator(tmp_path):
     a = CodecTrainer(cfg, tmp_path)
     a.train_step(fixed_batch(n=2))
     a.save(None)
-    cfg.discriminator.period_channels = 8  # the discriminator changes shape
+    # the GAN is switched on with a smaller discriminator: fine, it never trained
+    cfg.discriminator.period_channels = 8
+    cfg.loss.adv_start_step = 0
     b = CodecTrainer(cfg, tmp_path)
-    b.load(tmp_path / "checkpoint.pt", None)  # fine: it never trained
+    b.load(tmp_path / "checkpoint.pt", None)
     assert b.step == 1
-    cfg.loss.adv_start_step = 0  # ... but a trained one must match
+    assert "d_loss" in b.train_step(fixed_batch(n=2))  # now it trains
+    b.save(None)
+    cfg.discriminator.period_channels = 4  # ... and a trained one must match
     c = CodecTrainer(cfg, tmp_path)
     with pytest.raises(ValueError, match="discriminator does not match"):
         c.load(tmp_path / "checkpoint.pt", None)
