@@ -85,3 +85,30 @@ def test_codec_eval_writes_table_plots_and_export(data_dir, tmp_path, capsys):
     wav = torch.from_numpy(speechlike(SR, np.random.default_rng(3)))
     assert (shipped.encode(wav, 3) == full.encode(wav, 3)).float().mean() > 0.9
     assert next(shipped.parameters()).dtype == torch.float32
+
+
+def test_quality_limits_bench(data_dir, tmp_path):
+    """bench/codec_quality_limits.py: every variant scored; the STFT round trip of the decoder's
+    own inverse is transparent, an untrained codec is not."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "codec_quality_limits.py"
+    spec = importlib.util.spec_from_file_location("codec_quality_limits", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    torch.manual_seed(0)
+    save_codec(SoundStreamCodec(tiny_model_config()).eval(), tmp_path / "codec")
+    out = tmp_path / "limits.json"
+    args = ["--codec_dir", str(tmp_path / "codec"), "--data", str(data_dir), "--every", "1"]
+    assert bench.main([*args, "--num", "2", "--n_q", "1", "3", "--json", str(out)]) == 0
+    means = json.loads(out.read_text())
+    assert set(means) == {
+        "codec q=1", "codec q=3", "unquantized", "codec magnitude (q=3) + original phase",
+        "original magnitude + codec phase (q=3)", "STFT round trip",
+    }  # fmt: skip
+    assert means["STFT round trip"] > 4.4 > 2.0 > means["codec q=3"]
+    save_codec(SoundStreamCodec(tiny_model_config("seanet")).eval(), tmp_path / "seanet")
+    with pytest.raises(SystemExit, match="only the inverse-STFT decoder"):
+        bench.main(["--codec_dir", str(tmp_path / "seanet"), "--data", str(data_dir)])
