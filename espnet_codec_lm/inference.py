@@ -84,7 +84,7 @@ class SpeechLMInference:
                 f"LM {self.checkpoint} expects {self.layout.codebook_size}"
             )
         self.builder = make_builder(config, self.layout, self.tokenizer)
-        self.decoder = Decoder(self.model, dcfg)
+        self.decoder = Decoder(self.model, dcfg, self.tokenizer)
         self.min_prompt_s = min_prompt_s
 
     # --- audio ------------------------------------------------------------------------------
@@ -147,9 +147,12 @@ class SpeechLMInference:
             raise InferenceError(f"{what}: empty text")
         return " ".join(text.split())
 
-    def generate_text(self, prefixes: list[np.ndarray]) -> list[str]:
-        """Decode text targets of ready prefixes (beam search per the config)."""
-        hyps = self.decoder.decode_text(prefixes)
+    def generate_text(
+        self, prefixes: list[np.ndarray], langs: list[str | None] | None = None
+    ) -> list[str]:
+        """Decode text targets of ready prefixes (beam search per the config); ``langs``: each
+        output's language (the config's ``decoding.text.script: target`` needs it)."""
+        hyps = self.decoder.decode_text(prefixes, langs=langs)
         return [self.tokenizer.decode(h.ids).strip() for h in hyps]
 
     def generate_speech(
@@ -175,7 +178,7 @@ class SpeechLMInference:
             )
             for i, w in enumerate(wavs)
         ]
-        return self.generate_text(prefixes) if prefixes else []
+        return self.generate_text(prefixes, [lang] * len(prefixes)) if prefixes else []
 
     def asr(self, wav, sr: int, lang: str | None = None) -> str:
         """Speech -> transcript. ``lang`` picks the prompt language (default English)."""
@@ -188,7 +191,7 @@ class SpeechLMInference:
         tgt = self._lang(target_lang)
         src = self._lang(src_lang)  # the prompt's language (default: the config's / English)
         s = Sample("input", lang=src, codes=self.encode(wav, sr, "source speech"), tgt_lang=tgt)
-        return self.generate_text([self._prefix("s2tt", s, src)])[0]
+        return self.generate_text([self._prefix("s2tt", s, src)], [tgt])[0]
 
     def tts(self, text: str, prompt_wav, sr: int, lang: str | None = None) -> np.ndarray:
         """Text -> speech in the voice of ``prompt_wav`` (its first 3 s are used)."""

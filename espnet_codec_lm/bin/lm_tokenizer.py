@@ -5,7 +5,8 @@ names as ``tokenizer:``. Input: text files with one sentence a line, or Kaldi ``
 (``uttid sentence``) with ``--kaldi``. Identity normalisation and byte fallback make decoding
 the exact inverse of encoding for English and Mandarin. The task prompt bank's texts
 (``tasks/prompts``, or ``--prompt-dir``) are added to the corpus unless ``--no-prompts``, so
-every prompt tokenises into in-vocabulary pieces. A rerun with an existing output is skipped
+every prompt tokenises into in-vocabulary pieces. ``--cjk-chars`` keeps every CJK character a
+piece of its own (BPE then merges only within other scripts). A rerun with an existing output is skipped
 unless ``--overwrite``.
 
 Usage:
@@ -34,6 +35,11 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-type", default="bpe", choices=["bpe", "unigram"])
     p.add_argument("--no-prompts", action="store_true", help="do not add the prompt bank")
     p.add_argument("--prompt-dir", default=None, help="prompt bank directory (default: built-in)")
+    p.add_argument(
+        "--cjk-chars",
+        action="store_true",
+        help="one piece per CJK character, never merged (small Mandarin corpora; doc/lm.md)",
+    )
     p.add_argument("--overwrite", action="store_true")
     return p
 
@@ -86,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
 
             sentences += PromptBank.load(args.prompt_dir).all_texts()
         tok = train_sentencepiece(
-            sentences, Path(args.out), vocab_size=args.vocab_size, model_type=args.model_type
+            sentences,
+            Path(args.out),
+            vocab_size=args.vocab_size,
+            model_type=args.model_type,
+            cjk_chars=args.cjk_chars,
         )
     except (ValueError, OSError) as e:
         print(f"lm_tokenizer: error: {e}", file=sys.stderr)

@@ -60,6 +60,9 @@ class TextSearchConfig(LengthGuard):
     beam_size: int = 8
     length_penalty: float = 1.0
     nbest: int = 1  # hypotheses kept per input (<= beam_size), best first
+    # any: every text piece; target: where the task fixes the output language (ASR, S2TT), no
+    # piece of the other language's script (decode/constraints.py script_masks)
+    script: Literal["any", "target"] = "any"
 
     def __post_init__(self) -> None:
         self.check("text")

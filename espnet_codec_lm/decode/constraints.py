@@ -16,9 +16,19 @@ speech target 1,025 of 155,012 rows at paper scale. A softmax over the legal col
 softmax of the full logits with illegal ids masked to ``-inf``.
 
 The end token can be forbidden (``allow_end=False``) to enforce a minimum length.
+
+Script constraint (``decoding.text.script: target``, :func:`script_masks`): where the task fixes
+the output language (ASR: the utterance's; S2TT: the target's), text pieces of the other
+language's script are forbidden: an English target may not emit a piece containing a CJK
+character or a partial UTF-8 byte (what byte-level BPEs and byte fallback spell CJK with), a
+Mandarin target may not emit a piece containing a Latin letter. This is a decoding policy for
+corpora whose transcripts are written in one script (no Latin words in Mandarin transcripts);
+it is off by default.
 """
 
 from __future__ import annotations
+
+import re
 
 import torch
 
@@ -69,3 +79,35 @@ class HeadConstraints:
         out = local_logits.clone()
         out[:, self.end_index(modality)] = float("-inf")
         return out
+
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def script_masks(tokenizer, text_vocab_size: int) -> dict[str, torch.Tensor]:
+    """Per target language, boolean ``[text_vocab_size]``: the text ids it may emit (module
+    docstring). Each id is judged by what it decodes to on its own."""
+    en = torch.ones(text_vocab_size, dtype=torch.bool)
+    zh = torch.ones(text_vocab_size, dtype=torch.bool)
+    for i in range(text_vocab_size):
+        piece = tokenizer.decode([i])
+        if "\ufffd" in piece or _CJK.search(piece):
+            en[i] = False
+        if _LATIN.search(piece):
+            zh[i] = False
+    return {"en": en, "zh": zh}
+
+
+def script_bias(masks: dict[str, torch.Tensor], langs: list[str | None]) -> torch.Tensor:
+    """``[B, n + 1]`` additive bias over the local text logits (0 or -inf, the end token always
+    allowed) for inputs whose targets are in ``langs`` (None: no constraint)."""
+    n = len(next(iter(masks.values())))
+    out = torch.zeros(len(langs), n + 1)
+    for b, lang in enumerate(langs):
+        if lang is None:
+            continue
+        if lang not in masks:
+            raise ValueError(f"no script constraint for language {lang!r} (known: {list(masks)})")
+        out[b, :n].masked_fill_(~masks[lang], float("-inf"))
+    return out

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from espnet_codec_lm.decode.config import DecodingConfig, LengthGuard
-from espnet_codec_lm.decode.constraints import HeadConstraints
+from espnet_codec_lm.decode.constraints import HeadConstraints, script_bias, script_masks
 from espnet_codec_lm.decode.speech_sampling import SpeechHyp, row_seed, sample_speech
 from espnet_codec_lm.decode.stepper import Stepper
 from espnet_codec_lm.decode.text_search import TextHyp, beam_search, greedy_search
@@ -30,9 +30,11 @@ class DecodeInputError(ValueError):
 class Decoder:
     """Batched autoregressive decoding with the KV cache; see the module docstring."""
 
-    def __init__(self, model, cfg: DecodingConfig | None = None) -> None:
+    def __init__(self, model, cfg: DecodingConfig | None = None, tokenizer=None) -> None:
         self.model = model.eval()
         self.cfg = cfg or DecodingConfig()
+        self.tokenizer = tokenizer  # needed by the script constraint only
+        self._scripts: dict | None = None
         self.layout = model.layout
         self.constraints = HeadConstraints(self.layout)
         self.max_positions = int(getattr(model.config, "max_position_embeddings", 0) or 0) or None
@@ -78,27 +80,50 @@ class Decoder:
         return [str(k) for k in keys]
 
     # --- text ---------------------------------------------------------------------------------
+    def _script_bias(self, langs: Sequence[str | None] | None, n: int) -> torch.Tensor | None:
+        """Per-input bias of the script constraint (None when it is off)."""
+        if self.cfg.text.script == "any":
+            return None
+        if langs is None or len(langs) != n:
+            raise ValueError("decoding.text.script: target needs the target language of each input")
+        if self.tokenizer is None:
+            raise ValueError("decoding.text.script: target needs the Decoder's tokenizer")
+        if self._scripts is None:
+            self._scripts = script_masks(self.tokenizer, self.layout.text_vocab_size)
+        return script_bias(self._scripts, list(langs))
+
     def iter_text(
-        self, prefixes: Sequence[np.ndarray], keys: Sequence[str] | None = None
+        self,
+        prefixes: Sequence[np.ndarray],
+        keys: Sequence[str] | None = None,
+        langs: Sequence[str | None] | None = None,
     ) -> Iterator[list[tuple[int, TextHyp]]]:
-        """Yield ``[(input index, hypothesis), ...]`` batch by batch."""
+        """Yield ``[(input index, hypothesis), ...]`` batch by batch. ``langs``: each input's
+        target language (used by ``decoding.text.script: target``)."""
         keys = self._keys(len(prefixes), keys)
         tcfg = self.cfg.text
         tensors, max_lens = self._check(prefixes, keys, tcfg)
+        bias = self._script_bias(langs, len(prefixes))
         for batch in self._batches([len(t) for t in tensors]):
             ps, ms = [tensors[i] for i in batch], [max_lens[i] for i in batch]
+            b = bias[batch] if bias is not None else None
             if tcfg.method == "greedy":
-                hyps = greedy_search(self._stepper("text"), ps, ms, self.constraints, tcfg.min_len)
+                hyps = greedy_search(
+                    self._stepper("text"), ps, ms, self.constraints, tcfg.min_len, b
+                )
             else:
-                hyps = beam_search(self._stepper("text"), ps, ms, self.constraints, tcfg)
+                hyps = beam_search(self._stepper("text"), ps, ms, self.constraints, tcfg, b)
             yield list(zip(batch, hyps))
 
     def decode_text(
-        self, prefixes: Sequence[np.ndarray], keys: Sequence[str] | None = None
+        self,
+        prefixes: Sequence[np.ndarray],
+        keys: Sequence[str] | None = None,
+        langs: Sequence[str | None] | None = None,
     ) -> list[TextHyp]:
         """One :class:`TextHyp` per prefix, in input order."""
         out: list[TextHyp | None] = [None] * len(prefixes)
-        for results in self.iter_text(prefixes, keys):
+        for results in self.iter_text(prefixes, keys, langs):
             for i, hyp in results:
                 out[i] = hyp
         return out  # type: ignore[return-value]

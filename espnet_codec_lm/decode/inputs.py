@@ -153,6 +153,17 @@ def build_prefixes(
     return DecodeSet(kept, prefixes, cfg.src_lang or src, tgt, speaker_prompts, skipped)
 
 
+def target_lang(task: str, sample: Sample) -> str | None:
+    """The language a task's output must be in for ``sample`` (None: not fixed by the task)."""
+    if task in ("asr", "tts", "text_lm", "continuation"):
+        return sample.lang
+    if task in ("s2tt", "s2st"):
+        return sample.tgt_lang
+    if task == "t2st":  # source text is the translation; the output is the utterance's language
+        return sample.lang
+    return None
+
+
 def load_decode_set(
     cfg: LMDecodeConfig,
     data_dir: str | Path,

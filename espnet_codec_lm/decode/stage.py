@@ -19,7 +19,7 @@ import torch
 
 from espnet_codec_lm.decode.config import LMDecodeConfig
 from espnet_codec_lm.decode.decoder import Decoder
-from espnet_codec_lm.decode.inputs import load_decode_set
+from espnet_codec_lm.decode.inputs import load_decode_set, target_lang
 from espnet_codec_lm.decode.loading import (
     experiment_dir,
     find_codec_dir,
@@ -101,12 +101,17 @@ def run_lm_decode(
         "speech" if speech else "text",
         out,
     )
-    decoder = Decoder(model, dcfg)
+    decoder = Decoder(model, dcfg, tokenizer)
     prefixes = [dset.prefixes[i] for i in todo]
     keys = [dset.ids[i] for i in todo]
+    langs = [target_lang(cfg.task, dset.samples[i]) for i in todo]
     t0, lm_time, units = time.perf_counter(), 0.0, 0
     bar = progress(total=len(todo), desc=f"decode {cfg.task}", unit="utt")
-    it = decoder.iter_speech(prefixes, keys) if speech else decoder.iter_text(prefixes, keys)
+    it = (
+        decoder.iter_speech(prefixes, keys)
+        if speech
+        else decoder.iter_text(prefixes, keys, langs)
+    )
     tick = time.perf_counter()
     for results in it:
         lm_time += time.perf_counter() - tick

@@ -51,9 +51,11 @@ def greedy_search(
     max_lens: list[int],
     cons: HeadConstraints,
     min_len: int = 0,
+    bias: torch.Tensor | None = None,
 ) -> list[TextHyp]:
     """Argmax decoding of every prefix (one row each). ``stepper`` computes the main head on the
-    legal text rows (``cons.ranges("text")``): local index = token id, the last one the end."""
+    legal text rows (``cons.ranges("text")``): local index = token id, the last one the end.
+    ``bias``: ``[B, n + 1]`` added to each input's local logits (-inf forbids a token)."""
     end = cons.end_index("text")
     logits = stepper.prefill(prefixes).main
     B = len(prefixes)
@@ -63,7 +65,10 @@ def greedy_search(
     done = [False] * B
     t = 0
     while True:
-        lp = torch.log_softmax(cons.apply(logits, "text", t >= min_len), dim=-1)
+        logits = cons.apply(logits, "text", t >= min_len)
+        if bias is not None:
+            logits = logits + bias.to(logits.device)[rows]
+        lp = torch.log_softmax(logits, dim=-1)
         best_lp, tok = lp.max(dim=-1)
         keep = []
         for r, (b, tk, s) in enumerate(zip(rows.tolist(), tok.tolist(), best_lp.tolist())):
@@ -93,8 +98,10 @@ def beam_search(
     max_lens: list[int],
     cons: HeadConstraints,
     cfg: TextSearchConfig,
+    bias: torch.Tensor | None = None,
 ) -> list[TextHyp]:
-    """Beam search of every prefix (``cfg.beam_size`` rows each); see the module docstring."""
+    """Beam search of every prefix (``cfg.beam_size`` rows each); see the module docstring.
+    ``bias``: ``[B, n + 1]`` added to each input's local logits (-inf forbids a token)."""
     K, alpha, end = cfg.beam_size, cfg.length_penalty, cons.end_index("text")
     B = len(prefixes)
     logits = stepper.prefill(prefixes).main
@@ -109,7 +116,11 @@ def beam_search(
     t = 0
     while active:
         n = len(active)
-        lp = torch.log_softmax(cons.apply(logits, "text", t >= cfg.min_len), dim=-1).cpu()
+        logits = cons.apply(logits, "text", t >= cfg.min_len)
+        if bias is not None:
+            rows_bias = bias.to(logits.device)[torch.tensor(active)].repeat_interleave(K, 0)
+            logits = logits + rows_bias
+        lp = torch.log_softmax(logits, dim=-1).cpu()
         V = lp.shape[-1]
         cand = (scores.view(n, K, 1) + lp.view(n, K, V)).view(n, K * V)
         top_s, top_i = cand.topk(K, dim=-1)

@@ -24,6 +24,7 @@ repeated spaces and characters unseen in training survive).
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -158,6 +159,8 @@ class SentencePieceTokenizer(TextTokenizer):
             f.write(self._model_bytes)
 
 
+#: CJK unified ideographs (with extension A) and compatibility ideographs
+_CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _HF_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json")
 
 
@@ -209,6 +212,7 @@ def train_sentencepiece(
     max_sentences: int = 2_000_000,
     seed_sentencepiece_size: int = 1_000_000,
     num_threads: int = 1,
+    cjk_chars: bool = False,
 ) -> SentencePieceTokenizer:
     """Train a sentencepiece model on ``corpus`` (a text file, one sentence a line, or an
     iterable of sentences) and save it as a tokenizer directory ``out_dir``.
@@ -218,6 +222,13 @@ def train_sentencepiece(
     ``byte_fallback`` spells unseen characters as UTF-8 bytes instead of ``<unk>``. When the
     corpus is too small for ``vocab_size`` the vocabulary is smaller (soft limit), never an
     error. Deterministic for a given corpus (single thread).
+
+    ``cjk_chars``: every CJK character of the corpus becomes a piece of its own that BPE never
+    merges (sentencepiece's ``user_defined_symbols``). Sentencepiece does not split a run of CJK
+    characters (there are no spaces), so on a small corpus plain BPE learns whole phrases (up to 9
+    characters, most seen a handful of times); one piece per character is what Mandarin ASR
+    systems score and what a small model learns fastest (doc/mini_recipe.md). Decoding stays the
+    exact inverse of encoding; unseen characters still fall back to bytes.
     """
     import sentencepiece as spm
 
@@ -236,6 +247,17 @@ def train_sentencepiece(
             raise TokenizerError(f"{out_dir}: empty corpus given to train_sentencepiece")
     if vocab_size < 8:
         raise TokenizerError(f"{out_dir}: vocab_size {vocab_size} is too small")
+    symbols: list[str] = []
+    if cjk_chars:
+        if sentences is None:
+            sentences = corpus_path.read_text(encoding="utf-8").splitlines()
+            corpus_path = None
+        symbols = sorted({c for s in sentences for c in _CJK_CHAR.findall(s)})
+        if len(symbols) + 3 + 256 * byte_fallback >= vocab_size:
+            raise TokenizerError(
+                f"{out_dir}: vocab_size {vocab_size} leaves no room beside the corpus' "
+                f"{len(symbols)} CJK characters (cjk_chars)"
+            )
 
     with tempfile.TemporaryDirectory() as tmp:
         if corpus_path is None:
@@ -265,6 +287,7 @@ def train_sentencepiece(
                 eos_id=2,
                 pad_id=-1,
                 minloglevel=2,
+                user_defined_symbols=symbols,
             )
         except RuntimeError as e:
             msg = str(e).splitlines()[-1] if str(e) else "training failed"

@@ -69,6 +69,9 @@ class DataConfig:
     stage: Literal["cpt", "sft"] = "cpt"
     cpt_mode: Literal["speech_text", "speech"] = "speech_text"  # speech: speech_lm only (Eq. 3)
     tasks: list[str] = field(default_factory=list)  # SFT: the tasks to train (e.g. [asr])
+    # SFT: how many times each (task, utterance) pair is drawn per epoch (default 1 each), e.g.
+    # {asr: 3, s2tt: 2} so that understanding tasks get enough passes in a joint fine-tuning
+    task_repeats: dict[str, int] = field(default_factory=dict)
     langs: list[str] = field(default_factory=list)  # keep only utterances in these languages
     speech_sets: list[SpeechSetConfig] = field(default_factory=list)
     text_pools: list[str] = field(default_factory=list)  # general text: Kaldi text files / dirs
@@ -185,9 +188,18 @@ class TaskDataset:
             empty = [t for t, (_, idx) in self.pools.items() if not len(idx)]
             if empty:
                 raise ValueError(f"SFT: no eligible utterances for task(s) {empty}")
+            unknown = sorted(set(cfg.task_repeats) - set(cfg.tasks))
+            if unknown:
+                raise ValueError(f"task_repeats: {unknown} not among the SFT tasks {cfg.tasks}")
+            bad = {t: n for t, n in cfg.task_repeats.items() if not isinstance(n, int) or n < 1}
+            if bad:
+                raise ValueError(f"task_repeats: counts must be integers >= 1, got {bad}")
             self._pairs = np.concatenate(
                 [
-                    np.stack([np.full(len(idx), TASK_NAMES.index(t)), idx], axis=1)
+                    np.tile(
+                        np.stack([np.full(len(idx), TASK_NAMES.index(t)), idx], axis=1),
+                        (cfg.task_repeats.get(t, 1), 1),
+                    )
                     for t, (_, idx) in self.pools.items()
                 ]
             )

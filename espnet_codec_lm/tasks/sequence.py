@@ -56,6 +56,10 @@ class BuildConfig:
 
     frame_rate: float = 50.0  # codec frames per second
     prompt_lang: Literal["random", "data", "en", "zh"] = "random"  # paper: random in CPT
+    # None: a random entry of the task's bank per example (the paper); an int: always that entry
+    # (with prompt_lang: data, one fixed prompt per task and language: for small data, where 25
+    # prompts x 2 languages make ASR and S2TT hard to tell apart; doc/mini_recipe.md)
+    prompt_index: int | None = None
     cpt_speaker_prompt_min_s: float = 2.0  # slice length >= min(T/4, this)
     cpt_speaker_prompt_max_s: float = 4.0  # slice length <= min(T/2, this)
     sft_speaker_prompt_s: float = 3.0  # VALL-E style prompt from another utterance
@@ -263,6 +267,9 @@ class SequenceBuilder:
         """Draw the prompt language (once per example; the style prompt follows it)."""
         if not (template.uses_prompt or template.uses_style_prompt):
             return None, None, None
+        if self.cfg.prompt_index is not None:
+            p_index = self.cfg.prompt_index if p_index is None else p_index
+            s_index = self.cfg.prompt_index if s_index is None else s_index
         if lang is None:
             mode = self.cfg.prompt_lang
             if mode == "random":

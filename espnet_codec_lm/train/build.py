@@ -182,7 +182,32 @@ def build_trainer(
         resume=resume,
     )
     trainer.bundle = bundle
+    trainer.decode_monitor = build_decode_monitor(cfg, bundle)
     return trainer
+
+
+def build_decode_monitor(cfg: LMTrainConfig, bundle: ModelBundle):
+    """The decoded-output monitor of ``eval.decode_*`` (None when off or without dev speech)."""
+    ec = cfg.eval
+    if ec.decode_every_steps is None:
+        return None
+    if cfg.data.get("kind") != "tasks" or not cfg.data.get("valid_speech_sets"):
+        raise ConfigError("eval.decode_every_steps needs data.kind: tasks and valid_speech_sets")
+    from espnet_codec_lm.tasks.corpus import SpeechSetConfig
+    from espnet_codec_lm.train.decode_monitor import DecodeMonitor
+
+    sets = [
+        config_from_dict(SpeechSetConfig, s, "data.valid_speech_sets")
+        for s in cfg.data["valid_speech_sets"]
+    ]
+    return DecodeMonitor.from_data(
+        sets,
+        list(ec.decode_tasks),
+        bundle.layout,
+        bundle.tokenizer,
+        ec.decode_utts,
+        ec.decode_prompt_index,
+    )
 
 
 def link_final_model(exp_dir: str | Path, ckpt: Path) -> Path:

@@ -73,6 +73,13 @@ class EvalConfig:
     # true: each line follows <text_start> (the format of a text LLM trained by the task pipeline,
     # e.g. the mini recipe's stand-in base LLM); false: plain text (a real base LLM's format)
     text_ppl_segment: bool = False
+    # decoded outputs (train/decode_monitor.py): greedy decoding of the first decode_utts
+    # validation utterances per language for decode_tasks (asr, s2tt), scored (WER/CER, BLEU,
+    # output language) every decode_every_steps steps (rounded to validations) and at the end
+    decode_every_steps: Optional[int] = None  # None: never
+    decode_tasks: list[str] = field(default_factory=lambda: ["asr"])
+    decode_utts: int = 10
+    decode_prompt_index: int = 0  # the SFT prompt entry (as the decode configs' prompt_index)
 
 
 @dataclass

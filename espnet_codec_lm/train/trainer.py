@@ -126,12 +126,15 @@ class Trainer:
         )
         self.step = 0
         self.positions_seen = 0
+        self.elapsed_before = 0.0  # wall seconds of training before this process (resume)
         set_seed(cfg.seed + 1000 * env.rank)  # per-rank stream (dropout); the model is built
         latest = self.ckpt.latest() if resume else None
         if latest is not None:
             self._restore(latest)
         self.logger = TrainLogger(self.exp_dir, env.is_main, cfg.log.tensorboard, self.step)
         self.ppl = self._read_ppl() if env.is_main else {}
+        self.decode_monitor = None  # a train.decode_monitor.DecodeMonitor (build_trainer sets it)
+        self._t_start = time.perf_counter() - self.elapsed_before
 
     # --- setup ---------------------------------------------------------------------------
     def _total_steps(self) -> int:
@@ -148,6 +151,7 @@ class Trainer:
         trainer_state, rank_state = self.ckpt.load(ckpt, self.model, self.optimizer)
         self.step = int(trainer_state["step"])
         self.positions_seen = int(trainer_state.get("positions_seen", 0))
+        self.elapsed_before = float(trainer_state.get("elapsed_s", 0.0))
         load_scheduler_state(self.scheduler, trainer_state["scheduler"])
         self.train.load_state_dict(rank_state["data"])
         restore_rng(rank_state["rng"])
@@ -218,8 +222,31 @@ class Trainer:
         }
 
     # --- evaluation --------------------------------------------------------------------------
+    @property
+    def elapsed_s(self) -> float:
+        """Wall seconds of training so far, over every resumed process."""
+        return time.perf_counter() - self._t_start
+
+    def _decode_due(self) -> bool:
+        every = self.cfg.eval.decode_every_steps
+        if self.decode_monitor is None or every is None:
+            return False
+        return self.step % every == 0 or self.step >= self.total_steps
+
+    def _decode(self) -> dict:
+        from espnet_codec_lm.train.decode_monitor import log_examples, write_records
+
+        t0 = time.perf_counter()
+        metrics, records = self.decode_monitor.run(self.model)
+        if self.env.is_main:
+            write_records(self.exp_dir / "decode_monitor.jsonl", self.step, records)
+            log_examples(records, metrics, self.step)
+        # the monitor's own time is not training time
+        self._t_start += time.perf_counter() - t0
+        return metrics
+
     def validate(self) -> dict:
-        row: dict = {"step": self.step}
+        row: dict = {"step": self.step, "elapsed_s": round(self.elapsed_s, 1)}
         if self.valid is not None:
             limit = self.cfg.eval.valid_max_batches
             batches = itertools.islice(self.valid, limit) if limit else self.valid
@@ -227,6 +254,8 @@ class Trainer:
             row.update(stats.as_dict(self.task_names))
         if self.text_eval is not None and self._ppl_due():
             row.update(self._text_ppl())
+        if self._decode_due():
+            row.update(self._decode())
         return row
 
     def _ppl_due(self) -> bool:
@@ -278,6 +307,7 @@ class Trainer:
             "step": self.step,
             "total_steps": self.total_steps,
             "positions_seen": self.positions_seen,
+            "elapsed_s": self.elapsed_s,
             "scheduler": scheduler_state(self.scheduler),
         }
         rank_state = {"data": self.train.state_dict(), "rng": rng_to_json()}
@@ -314,7 +344,8 @@ class Trainer:
                         last["positions_per_s"],
                     )
                 final = self.step >= self.total_steps
-                if not final and ec.every_steps and self.step % ec.every_steps == 0:
+                valid_due = ec.every_steps and self.step % ec.every_steps == 0
+                if not final and (valid_due or self._decode_due()):
                     valid_row = self.validate()
                     self.logger.valid(valid_row)
                 if not final and cc.every_steps and self.step % cc.every_steps == 0:

@@ -161,3 +161,47 @@ def test_bad_inputs_name_the_input(tiny_lm):
     too_long = np.zeros((model.config.max_position_embeddings, model.num_streams), np.int64)
     with pytest.raises(DecodeInputError, match="utt8: input of .* leaves no room"):
         dec.decode_text([too_long], keys=["utt8"])
+
+
+class _PieceTokenizer:
+    """Ten text ids: 0-4 English words, 5-7 Mandarin characters, 8 a partial UTF-8 byte, 9 a
+    digit (both scripts may use it)."""
+
+    PIECES = ["the", " cat", " sat", ".", "A", "猫", "坐", "。", "\ufffd", "9"]
+
+    def decode(self, ids):
+        return "".join(self.PIECES[i] for i in ids)
+
+
+def test_script_masks_by_hand(small_layout):
+    from espnet_codec_lm.decode.constraints import script_bias, script_masks
+
+    m = script_masks(_PieceTokenizer(), small_layout.text_vocab_size)
+    assert m["en"].tolist() == [True] * 5 + [False] * 4 + [True]
+    assert m["zh"].tolist() == [False, False, False, True, False, True, True, True, True, True]
+    bias = script_bias(m, ["en", None, "zh"])
+    assert bias.shape == (3, 11)  # 10 text ids + the end token, always allowed
+    assert torch.isinf(bias[0, 5:9]).all() and bias[0, 10] == 0 and bias[1].eq(0).all()
+    with pytest.raises(ValueError, match="no script constraint for language 'fr'"):
+        script_bias(m, ["fr"])
+
+
+@pytest.mark.parametrize("method", ["greedy", "beam"])
+def test_script_constraint_keeps_the_target_language(small_layout, method):
+    """The unconstrained best path is Mandarin; an English target must take the English one,
+    a Mandarin target keeps it; without the constraint the Mandarin path wins everywhere."""
+    lay = small_layout
+    E, S = lay.text_end, lay.text_start
+    model = BigramLM(lay, _table(lay, {S: {5: 0.7, 0: 0.3}, 5: {E: 1.0}, 0: {1: 1.0}, 1: {E: 1.0}}))
+    prefixes = [text_prefix(lay, [3]), text_prefix(lay, [4])]
+    kw = {"method": method, "beam_size": 2}
+    free = _decoder(model, **kw).decode_text(prefixes)
+    assert [h.ids for h in free] == [[5], [5]]
+    dec = Decoder(
+        model, DecodingConfig(text=TextSearchConfig(script="target", **kw)), _PieceTokenizer()
+    )
+    hyps = dec.decode_text(prefixes, langs=["en", "zh"])
+    assert [h.ids for h in hyps] == [[0, 1], [5]]
+    assert all(h.finished for h in hyps)
+    with pytest.raises(ValueError, match="target language of each input"):
+        dec.decode_text(prefixes)

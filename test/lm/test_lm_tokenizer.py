@@ -91,3 +91,24 @@ def test_errors_name_the_path(tmp_path):
     (bad / "text_tokenizer.json").write_text('{"kind": "morse"}')
     with pytest.raises(TokenizerError, match="unknown tokenizer kind 'morse'"):
         load_text_tokenizer(bad)
+
+
+def test_cjk_chars_are_pieces_of_their_own(tmp_path):
+    """cjk_chars: BPE never merges CJK characters (plain BPE learns the repeated phrase)."""
+    corpus = ["我们今天去公园散步。", "他们今天去公园散步吗？", "我们明天去学校。"] * 50
+    corpus += ["we go to the park today.", "they go to school tomorrow."] * 50
+    plain = train_sentencepiece(corpus, tmp_path / "plain", vocab_size=400)
+    chars = train_sentencepiece(corpus, tmp_path / "chars", vocab_size=400, cjk_chars=True)
+    text = "我们今天去公园散步。"
+
+    def pieces(tok):
+        return [tok.sp.id_to_piece(i).lstrip("▁") for i in tok.encode(text)]
+
+    assert any(len(p) > 1 for p in pieces(plain))  # phrases
+    assert [p for p in pieces(chars) if p] == list(text)
+    # English still merges into words; both round-trip, unseen characters via bytes
+    assert "▁park" in [chars.sp.id_to_piece(i) for i in chars.encode(" we go to the park")]
+    for s in (text, "鑫淼 mixed 中英文 text", "we go to the park today."):
+        assert chars.decode(chars.encode(s)) == s
+    with pytest.raises(TokenizerError, match="CJK characters"):
+        train_sentencepiece(corpus, tmp_path / "small", vocab_size=270, cjk_chars=True)

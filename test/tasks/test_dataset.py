@@ -409,3 +409,22 @@ def test_planning_reads_no_codes_left_on_disk(syn, corpora, bank, monkeypatch):
         n_examples = sum(len(r) for r in lazy.rows_of(0, 1))
         assert 0 < len(reads) <= 3 * n_examples  # codes, target codes, a speaker's other utterance
         monkeypatch.undo()
+
+
+def test_sft_task_repeats(syn, corpora, bank):
+    """task_repeats: asr pairs drawn 3 times an epoch (each with its own draw), tts once."""
+    ds = dataset(syn, corpora, bank, stage="sft", tasks=["asr", "tts"], task_repeats={"asr": 3})
+    n = len(corpora["speech"])
+    assert ds.n_draws == 4 * n
+    stats = ds.plan(0).stats["tasks"]
+    assert stats["asr"]["drawn"] == 3 * n and stats["tts"]["drawn"] == n
+    seen: dict[str, int] = {}
+    for j in range(ds.n_draws):
+        task, examples, _ = ds.draw(0, j)
+        if task == "asr":
+            seen[examples[0].uttid] = seen.get(examples[0].uttid, 0) + 1
+    assert set(seen.values()) == {3}
+    with pytest.raises(ValueError, match="not among the SFT tasks"):
+        dataset(syn, corpora, bank, stage="sft", tasks=["asr"], task_repeats={"tts": 2})
+    with pytest.raises(ValueError, match="integers >= 1"):
+        dataset(syn, corpora, bank, stage="sft", tasks=["asr"], task_repeats={"asr": 0})

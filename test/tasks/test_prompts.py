@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -121,3 +123,25 @@ def test_style_prompt_follows_task_prompt_language(make_builder, corpora, bank, 
         style = ex.spans[1]
         text = syn.tokenizer.decode(ex.tokens[style.start + 1 : style.end - 1, 0].tolist())
         assert text in {p.text for p in bank.get("speaking_style", "cpt", ex.prompt_lang)}
+
+
+def test_fixed_prompt_policy(make_builder, corpora, bank, syn):
+    """prompt_lang: data + prompt_index: 0: every SFT example uses entry 0 of its language's
+    bank (task and style prompt), as the decode configs do; without it the entry is random."""
+    speech = corpora["speech"]
+    fixed = make_builder("sft", prompt_lang="data", prompt_index=0)
+    free = make_builder("sft", prompt_lang="data")
+    seen_free = set()
+    for i in range(60):
+        s = speech.samples[i % len(speech)]
+        for task in ("asr", "s2tt"):
+            ex = fixed.build(task, s, np.random.default_rng(i))
+            assert (ex.prompt_lang, ex.prompt_index) == (s.lang, 0)
+            prompt = ex.spans[1]
+            text = syn.tokenizer.decode(ex.tokens[prompt.start + 1 : prompt.end - 1, 0].tolist())
+            entry = bank.get(task, "sft", s.lang)[0]
+            assert text == entry.render(bank.lang_names, s.tgt_lang)
+            seen_free.add(free.build(task, s, np.random.default_rng(i)).prompt_index)
+        with_prompt = replace(s, speaker_prompt=s.codes[:20])
+        assert fixed.build("tts", with_prompt, np.random.default_rng(i)).style_index == 0
+    assert len(seen_free) > 5

@@ -86,3 +86,49 @@ def test_sft_asr_trains_only_asr(tmp_path, corpus):
 def test_data_section_cannot_contradict_the_trainer(tmp_path, corpus):
     with pytest.raises(ConfigError, match="data.max_len=128 conflicts"):
         train_in_process(_config(tmp_path, corpus, max_len=128), tmp_path / "exp")
+
+
+def test_decode_monitor_scores_decoded_dev_utterances(tmp_path, corpus):
+    """eval.decode_every_steps: greedy decoding of the first utterances per language, scored
+    with the toolkit's metrics (recomputed here from the written hypotheses), every 2 steps and
+    at the end, with the wall time of training in each row."""
+    import json
+
+    from espnet_codec_lm.metrics.normalize import TextNormalizer
+    from espnet_codec_lm.metrics.text import bleu, error_rate_for_lang
+
+    cfg = _config(tmp_path, corpus, stage="sft", tasks=["asr", "s2tt"])
+    data = yaml.safe_load(cfg.read_text())
+    data["stop"]["max_steps"] = 4
+    data["eval"].update(decode_every_steps=2, decode_tasks=["asr", "s2tt"], decode_utts=2)
+    cfg.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    train_in_process(cfg, tmp_path / "exp")
+    valid = read_log(tmp_path / "exp" / "valid_log.jsonl")
+    scored = [r for r in valid if "dev_asr_wer_en" in r]
+    assert [r["step"] for r in scored] == [2, 4]
+    assert 0 < scored[0]["elapsed_s"] < scored[1]["elapsed_s"]
+    records = [
+        json.loads(line)
+        for line in (tmp_path / "exp" / "decode_monitor.jsonl").read_text().splitlines()
+    ]
+    last = [r for r in records if r["step"] == 4]
+    assert len(last) == 8  # 2 tasks x 2 languages x 2 utterances
+    norm = TextNormalizer()
+    for lang, unit in (("en", "wer"), ("zh", "cer")):
+        asr = [r for r in last if r["task"] == "asr" and r["tgt_lang"] == lang]
+        want = error_rate_for_lang(
+            [norm(r["ref"], lang) for r in asr], [norm(r["hyp"], lang) for r in asr], lang
+        ).rate
+        assert scored[1][f"dev_asr_{unit}_{lang}"] == pytest.approx(want, abs=0.01)
+        s2tt = [r for r in last if r["task"] == "s2tt" and r["tgt_lang"] == lang]
+        want_bleu = bleu([r["hyp"] for r in s2tt], [r["ref"] for r in s2tt], lang).score
+        assert scored[1][f"dev_s2tt_bleu_{lang}"] == pytest.approx(want_bleu, abs=0.01)
+        assert 0 <= scored[1][f"dev_asr_target_lang_{lang}"] <= 1
+
+
+def test_text_lang():
+    from espnet_codec_lm.train.decode_monitor import text_lang
+
+    assert text_lang("我们去公园。") == "zh"
+    assert text_lang("we go to the park.") == "en"
+    assert text_lang("we 去 park") is None and text_lang("") is None and text_lang("。9") is None

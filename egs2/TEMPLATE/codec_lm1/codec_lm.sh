@@ -40,6 +40,7 @@ text_llm_config=""      # stage 5, no --base_llm: pretrain a text LLM from scrat
 text_llm_args=""        # stage 5: extra key=value overrides for the text LLM run
 text_tokenizer=""       # stage 5: base (base_llm's), bpe, checkpoint, or a dir; "" = the fitting one
 bpe_vocab_size=4000     # stage 5: size of a trained BPE tokenizer
+bpe_cjk_chars=false     # stage 5: true = one BPE piece per CJK character (small Mandarin corpora)
 text_pools=""           # text-only CPT data: general text files (one sentence a line)
 heldout_text=""         # held-out text files (one sentence a line): perplexity of every LM run
 mt_pools=""             # text-only CPT data: MT pairs (<name>.en-zh.tsv, or dirs: text + text.<lang>)
@@ -87,7 +88,7 @@ Options (default):
   --train_set ${train_set} --valid_set ${valid_set} --test_sets "${test_sets}"
   --skip_bad ${skip_bad} --filter_config "${filter_config}"
   --codec_config ${codec_config} --codec_dir "${codec_dir}" --codec_args "${codec_args}" --n_q ${n_q}
-  --base_llm "${base_llm}" --text_tokenizer "${text_tokenizer}" --bpe_vocab_size ${bpe_vocab_size}
+  --base_llm "${base_llm}" --text_tokenizer "${text_tokenizer}" --bpe_vocab_size ${bpe_vocab_size} --bpe_cjk_chars ${bpe_cjk_chars}
   --text_llm_config "${text_llm_config}" --text_llm_args "${text_llm_args}"
   --text_pools "${text_pools}" --mt_pools "${mt_pools}" --heldout_text "${heldout_text}"
   --lm_config ${lm_config} --cpt_sets "${cpt_sets}"
@@ -218,6 +219,12 @@ fi
 codec_exp=${expdir}/codec_${codec_tag}
 [ -z "${codec_dir}" ] && codec_dir=${codec_exp}/codec
 bpe_dir=${expdir}/text_tokenizer_bpe${bpe_vocab_size}
+bpe_opts=()
+case "${bpe_cjk_chars}" in
+  true) bpe_dir+=_cjkchars bpe_opts=(--cjk-chars) ;;
+  false) ;;
+  *) die "--bpe_cjk_chars true|false, got '${bpe_cjk_chars}'" ;;
+esac
 # no base LLM but a text LLM config: stage 5 pretrains one (BPE + lm_train on text) and exports
 # it as a plain Hugging Face directory that every LM run then takes as its base LLM
 text_llm_exp=""
@@ -350,7 +357,7 @@ if stage_on 5 "text tokenizer (${text_tokenizer})${text_llm_exp:+ and text LLM $
     # shellcheck disable=SC2046
     run_step "${bpe_dir}/.done" "${expdir}/log/text_tokenizer.log" -- \
       $(py_entry lm_tokenizer) --out "${bpe_dir}" --vocab-size "${bpe_vocab_size}" \
-      --overwrite "${corpus}"
+      "${bpe_opts[@]}" --overwrite "${corpus}"
   fi
   if [ -n "${text_llm_exp}" ]; then
     # the stand-in for a pre-trained text LLM: a Qwen2 LM from scratch on the same text (the

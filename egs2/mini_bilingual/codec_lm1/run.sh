@@ -78,7 +78,7 @@ common=(
   --local_data_opts "--size ${size}"
   --train_set train --valid_set dev --test_sets test
   --codec_config conf/codec/debug.yaml --codec_dir "${codec_dir}" "${codec_args[@]}"
-  --bpe_vocab_size "${bpe_vocab_size}" --text_llm_config "${conf}/text_llm.yaml"
+  --bpe_vocab_size "${bpe_vocab_size}" --bpe_cjk_chars true --text_llm_config "${conf}/text_llm.yaml"
   --text_pools "data/text_pool/general.en data/text_pool/general.zh"
   --mt_pools "data/text_pool/mt.en-zh.tsv"
   --heldout_text "data/text_pool/heldout.en data/text_pool/heldout.zh"
