@@ -86,9 +86,14 @@ class SpeechSamplingConfig(LengthGuard):
     max_len_offset: int = 50
     max_len_cap: int = 1500  # 30 s at 50 frames/s
     min_len: int = 1  # a speech target has at least one frame
+    # > 0: also stop when p(<speech_end>) at temperature 1 reaches this (speech_sampling.py);
+    # 0: the end token is drawn like any code (the paper's plain top-k sampling)
+    end_prob: float = 0.0
 
     def __post_init__(self) -> None:
         self.check("speech")
+        if not 0.0 <= self.end_prob <= 1.0:
+            raise ConfigError(f"speech: end_prob must be in [0, 1], got {self.end_prob}")
         if self.top_k < 1 or self.temperature <= 0 or self.num_samples < 1:
             raise ConfigError(
                 f"speech: top_k >= 1, temperature > 0, num_samples >= 1 (got {self.top_k}, "

@@ -155,6 +155,7 @@ class Decoder:
                 top_k=scfg.top_k,
                 temperature=scfg.temperature,
                 min_len=scfg.min_len,
+                end_prob=scfg.end_prob,
             )
             yield list(zip(batch, hyps))
 

@@ -176,7 +176,13 @@ def load_decode_set(
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise ValueError(f"{data_dir}: data directory not found")
-    samples = load_speech_set(SpeechSetConfig(str(data_dir), str(codes_scp)), layout, tokenizer)
+    # S2ST: the target speech's codes beside codes.scp (tokenize writes codes_tgt.scp) give the
+    # reference lengths of the outputs; nothing else reads them
+    tgt = Path(codes_scp).with_name("codes_tgt.scp")
+    tgt_scp = str(tgt) if cfg.task == "s2st" and tgt.is_file() else None
+    samples = load_speech_set(
+        SpeechSetConfig(str(data_dir), str(codes_scp), tgt_scp), layout, tokenizer
+    )
     if not samples:
         raise ValueError(f"{codes_scp}: no utterances with codes")
     if cfg.max_utts > 0:

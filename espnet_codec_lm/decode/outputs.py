@@ -114,8 +114,16 @@ class DecodeDir:
                 np.savez(f, **arrays)
 
     # --- assembly -------------------------------------------------------------------------
-    def finalize(self, ids: list[str], meta: dict, extra_tables: dict[str, dict] | None = None):
-        """Write the final files from the parts of ``ids`` (all must be done), then meta.yaml."""
+    def finalize(
+        self,
+        ids: list[str],
+        meta: dict,
+        extra_tables: dict[str, dict] | None = None,
+        ref_frames: dict[str, int] | None = None,
+    ):
+        """Write the final files from the parts of ``ids`` (all must be done), then meta.yaml.
+        ``ref_frames`` (speech targets): each utterance's reference length in frames, for the
+        share of samples that stopped on their own within 0.5-2x of it."""
         missing = [u for u in ids if not self.done(u)]
         if missing:
             raise DecodeDirError(
@@ -124,7 +132,7 @@ class DecodeDir:
         ids = sorted(ids)
         stats: dict = {"num_utts": len(ids)}
         if self.speech:
-            stats.update(self._finalize_speech(ids, meta.get("write_wav", True)))
+            stats.update(self._finalize_speech(ids, meta.get("write_wav", True), ref_frames))
         else:
             stats.update(self._finalize_text(ids))
         for name, table in (extra_tables or {}).items():
@@ -147,10 +155,12 @@ class DecodeDir:
                 lengths.append(len(part.get("ids", [])))
         return {"num_unfinished": unfinished, "mean_tokens": float(np.mean(lengths))}
 
-    def _finalize_speech(self, ids: list[str], write_wav: bool) -> dict:
+    def _finalize_speech(
+        self, ids: list[str], write_wav: bool, ref_frames: dict[str, int] | None = None
+    ) -> dict:
         import kaldiio
 
-        unfinished, frames = 0, []
+        unfinished, frames, good = 0, [], 0
         per_sample: list[dict[str, np.ndarray]] = [{} for _ in range(self.num_samples)]
         for u in ids:
             with np.load(self._part(u)) as z:
@@ -158,6 +168,9 @@ class DecodeDir:
                 for k in range(self.num_samples):
                     per_sample[k][u] = z[f"codes_{k}"]
                     frames.append(len(z[f"codes_{k}"]))
+                    ref = (ref_frames or {}).get(u)
+                    if ref and fin[k] and 0.5 <= frames[-1] / ref <= 2.0:
+                        good += 1
                 unfinished += int((~fin).sum())
         for k, table in enumerate(per_sample):
             d = self.path / f"sample_{k}"
@@ -181,7 +194,13 @@ class DecodeDir:
                 with atomic_open(d / "wav.scp") as f:
                     for u in ids:
                         f.write(f"{u} {self.wav_path(u, k).resolve()}\n")
-        return {
+        out = {
             "num_unfinished_samples": unfinished,
             "mean_frames": float(np.mean(frames)) if frames else 0.0,
         }
+        if ref_frames:
+            refs = [ref_frames[u] for u in ids if u in ref_frames]
+            out["mean_reference_frames"] = float(np.mean(refs)) if refs else 0.0
+            # stopped on its own (not at the length guard) within 0.5-2x of the reference
+            out["share_stopped_within_0.5_2x"] = round(good / max(len(frames), 1), 4)
+        return out

@@ -92,9 +92,16 @@ def sample_speech(
     top_k: int = 30,
     temperature: float = 1.5,
     min_len: int = 1,
+    end_prob: float = 0.0,
 ) -> list[list[SpeechHyp]]:
     """``num_samples`` speech targets per prefix (``seeds[i][s]`` per input and sample; None =
-    greedy: argmax on every head). Returns ``[input][sample]``."""
+    greedy: argmax on every head). Returns ``[input][sample]``.
+
+    ``end_prob`` > 0: a row also ends when the model's own probability of ``<speech_end>``
+    (softmax of the main head at temperature 1, before top-k) reaches ``end_prob``, whatever
+    the sampled code. Sampling at a high temperature flattens the end token's probability into
+    the codes', so a model that knows where the utterance ends may still run on to the length
+    guard; this reads the end decision at temperature 1 (doc/decoding.md)."""
     lay = cons.layout
     L, C = lay.num_streams, lay.codebook_size
     # ``stepper`` computes the main head on codebook 1 (local 0..C-1) and the end (local C)
@@ -125,6 +132,9 @@ def sample_speech(
         else:
             codes = draws.draw(per_head, top_k, temperature)
         c1 = codes[:, 0]
+        if end_prob > 0 and t >= min_len:
+            p_end = torch.softmax(sub.float(), dim=-1)[:, C].cpu()
+            c1 = torch.where(p_end >= end_prob, torch.full_like(c1, C), c1)
         keep = []
         for r, (b, s) in enumerate(zip(row_in.tolist(), row_s.tolist())):
             if int(c1[r]) == C:

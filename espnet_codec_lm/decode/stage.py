@@ -153,6 +153,10 @@ def run_lm_decode(
         },
     }
     tables = {"speaker_prompt": dset.speaker_prompts} if dset.speaker_prompts else None
-    meta = ddir.finalize(dset.ids, meta, tables)
+    ref_frames = None
+    if speech:  # the reference's length: the utterance's own speech, or its S2ST target
+        ref_of = (lambda s: s.codes_tgt) if cfg.task == "s2st" else (lambda s: s.codes)
+        ref_frames = {s.uttid: len(ref_of(s)) for s in dset.samples if ref_of(s) is not None}
+    meta = ddir.finalize(dset.ids, meta, tables, ref_frames)
     log.info("done: %s", meta["stats"])
     return out

@@ -78,6 +78,22 @@ def test_end_token_stops_and_min_len_holds(small_layout):
     assert len(out.codes) == 4 and out.finished
 
 
+def test_end_prob_stops_where_sampling_would_run_on(small_layout):
+    """p(end) = e^2.9 / (e^2.9 + e^3 + e^2 + e^1 + e^0) = 0.368 at every step, just below the
+    best code. With top-k 1 the end is never drawn: the guard stops every sample; with
+    end_prob 0.35 every sample stops after min_len, finished; with 0.4 never."""
+    lay = small_layout
+    model = _bigram_speech(lay, end_logit=2.9)
+    prefix = [speech_prefix(lay, [1])]
+    kw = {"top_k": 1, "temperature": 1.0, "num_samples": 4, "max_len_cap": 20, "min_len": 3}
+    plain = _decoder(model, **kw).decode_speech(prefix)[0]
+    assert all(len(h.codes) == 20 and not h.finished for h in plain)
+    stop = _decoder(model, end_prob=0.35, **kw).decode_speech(prefix)[0]
+    assert all(len(h.codes) == 3 and h.finished for h in stop)
+    high = _decoder(model, end_prob=0.4, **kw).decode_speech(prefix)[0]
+    assert all(len(h.codes) == 20 for h in high)
+
+
 def test_fixed_seed_reproducible_and_samples_differ(tiny_lm):
     model, tok = tiny_lm
     lay = model.layout

@@ -5,6 +5,9 @@
 #   ./run.sh --systems all       the paper's four systems: the full tables
 #   ./run.sh --systems "no_init text_llm"   any of no_init text_llm speech_cpt speech_text_cpt
 #   ./run.sh --smoke true        tiny models and a few steps per stage (CI; with MINI_SIZE=tiny)
+#   ./run.sh --budget long       the main system trained to the quality goals (~2 h on 2 cores,
+#                                resumable: rerun the same command after an interruption);
+#                                large corpus in data_long/ dump_long/ exp_long/, RESULTS_long.md
 #   MINI_SIZE=tiny|default|large ./run.sh    corpus size (default: default)
 #   ./run.sh --codec_dir ""      train the codec (stage 3) instead of using pretrained/codec
 #   ./run.sh --spk_model DIR --mos_model FILE   SPK-SIM / UTMOS with local checkpoints
@@ -16,12 +19,13 @@
 # --stage 6 --stop_stage 9. Wall / CPU time and peak memory of every stage: exp/stage_times.jsonl.
 set -euo pipefail
 cmdline="$0 $*"
-size=${MINI_SIZE:-default}
+size=${MINI_SIZE:-}
 # the machine's two cores go to one process at a time (steps with --nj 2 pin one thread each)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 systems=main  # main | all | a list of: no_init text_llm speech_cpt speech_text_cpt
 smoke=false   # true: conf/smoke (seconds per stage; checks the plumbing, not the quality)
+budget=default  # default (make demo, <= 30 min) | long (conf/long, the large corpus, ~2 h)
 stage=1
 stop_stage=10
 codec_dir=pretrained/codec
@@ -33,6 +37,7 @@ while [ $# -gt 0 ]; do
     --stage) stage=$2 ;;
     --stop_stage) stop_stage=$2 ;;
     --codec_dir) codec_dir=$2 ;;
+    --budget) budget=$2 ;;
     *)
       passed+=("$1")
       shift
@@ -42,6 +47,18 @@ while [ $# -gt 0 ]; do
   shift 2
 done
 case "${smoke}" in true | false) ;; *) echo "run.sh: --smoke true|false" >&2 && exit 1 ;; esac
+# the budget's configs, corpus size and directories (the two budgets never share outputs)
+results=RESULTS.md
+dirs=()
+case "${budget}" in
+  default) size=${size:-default} ;;
+  long)
+    size=${size:-large}
+    results=RESULTS_long.md
+    dirs=(--dumpdir dump_long --expdir exp_long)
+    ;;
+  *) echo "run.sh: --budget default|long" >&2 && exit 1 ;;
+esac
 case "${systems}" in
   main) systems="speech_text_cpt" ;;
   all) systems="no_init text_llm speech_cpt speech_text_cpt" ;;
@@ -57,9 +74,12 @@ system_args() { # the paper's four systems as codec_lm.sh flags
 }
 
 conf=conf/mini
+train_conf=conf/mini
+[ "${budget}" = long ] && train_conf=conf/long
 codec_args=()
 if [ "${smoke}" = true ]; then
   conf=conf/smoke
+  train_conf=conf/smoke
   codec_dir="" # a one-step codec of our own: exercises stage 3
   codec_args=(--codec_args "max_steps=1 log_every=1 valid_every=100000")
 elif [ "${codec_dir}" = pretrained/codec ] && [ ! -f pretrained/codec/config.yaml ]; then
@@ -73,23 +93,29 @@ if [ "${smoke}" = true ]; then
   score_asr_args="decoding.text.beam_size=1 decoding.text.max_len_cap=8"
 fi
 
+datadir=data
+[ "${budget}" = long ] && datadir=data_long
+pool=${datadir}/text_pool
 common=(
   --nj 2 --ngpu 0
-  --local_data_opts "--size ${size}"
+  --local_data_opts "--size ${size} --out ${datadir}"
   --train_set train --valid_set dev --test_sets test
   --codec_config conf/codec/debug.yaml --codec_dir "${codec_dir}" "${codec_args[@]}"
-  --bpe_vocab_size "${bpe_vocab_size}" --bpe_cjk_chars true --text_llm_config "${conf}/text_llm.yaml"
-  --text_pools "data/text_pool/general.en data/text_pool/general.zh"
-  --mt_pools "data/text_pool/mt.en-zh.tsv"
-  --heldout_text "data/text_pool/heldout.en data/text_pool/heldout.zh"
-  --lm_config "${conf}/cpt.yaml"
-  --sft_config "${conf}/sft_{task}.yaml" --sft_joint true
+  --bpe_vocab_size "${bpe_vocab_size}" --bpe_cjk_chars true
+  --text_llm_config "${train_conf}/text_llm.yaml"
+  --text_pools "${pool}/general.en ${pool}/general.zh"
+  --mt_pools "${pool}/mt.en-zh.tsv"
+  --heldout_text "${pool}/heldout.en ${pool}/heldout.zh"
+  --lm_config "${train_conf}/cpt.yaml"
+  --sft_config "${train_conf}/sft_{task}.yaml" --sft_joint true
   --decode_config "${conf}/decode_{task}.yaml"
   --tasks "asr tts s2tt:en s2tt:zh s2st:en"
   --score_asr self --score_asr_args "${score_asr_args}"
-  --results RESULTS.md
+  --results "${results}" --datadir "${datadir}"
+  "${dirs[@]}"
 )
 expdir=exp
+[ "${budget}" = long ] && expdir=exp_long
 for ((i = 0; i < ${#passed[@]}; i++)); do # the experiment root, if the caller moved it
   [ "${passed[i]}" = --expdir ] && expdir=${passed[i + 1]}
 done
@@ -131,9 +157,10 @@ if in_range 10; then
   # local/results.py; spectrograms of a few generated utterances go to doc/mini_results of the
   # repository (a smoke run keeps them in its experiment directory)
   png_dir=${MAIN_ROOT}/doc/mini_results
+  [ "${budget}" = long ] && png_dir=${MAIN_ROOT}/doc/mini_results/long
   [ "${smoke}" = true ] && png_dir=${expdir}/spectrograms
   python local/measure.py run --log "${times}" --label "stage 10: ${names[10]}" -- \
-    python local/results.py --results RESULTS.md --exp "${expdir}" --times "${times}" \
+    python local/results.py --results "${results}" --exp "${expdir}" --times "${times}" \
     --command "${cmdline}" --size "${size}" --systems "${systems}" --smoke "${smoke}" \
     --png_dir "${png_dir}"
 fi
