@@ -107,11 +107,7 @@ def run_lm_decode(
     langs = [target_lang(cfg.task, dset.samples[i]) for i in todo]
     t0, lm_time, units = time.perf_counter(), 0.0, 0
     bar = progress(total=len(todo), desc=f"decode {cfg.task}", unit="utt")
-    it = (
-        decoder.iter_speech(prefixes, keys)
-        if speech
-        else decoder.iter_text(prefixes, keys, langs)
-    )
+    it = decoder.iter_speech(prefixes, keys) if speech else decoder.iter_text(prefixes, keys, langs)
     tick = time.perf_counter()
     for results in it:
         lm_time += time.perf_counter() - tick

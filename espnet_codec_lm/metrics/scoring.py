@@ -29,7 +29,7 @@ from espnet_codec_lm.metrics.audio import load_audio, read_table
 from espnet_codec_lm.metrics.config import ModelUnavailable, ScoringConfig, resolve_device
 from espnet_codec_lm.metrics.layout import DecodeDir, References, reference_spec
 from espnet_codec_lm.metrics.normalize import TextNormalizer, is_char_lang, load_spelling_mapping
-from espnet_codec_lm.metrics.text import bleu, error_rate_for_lang
+from espnet_codec_lm.metrics.text import bleu, error_rate_for_lang, target_lang_share
 from espnet_codec_lm.utils.fileio import atomic_open
 from espnet_codec_lm.utils.progress import progress
 
@@ -283,9 +283,15 @@ def score(dd: DecodeDir, refs: References, cfg: ScoringConfig, bank: ModelBank |
             v, r = _error_rates(refs_k, hyps, langs, norm, k)
             values.update(v), rows.extend(r)
             protocol["normaliser"] = norm.describe()
+            values["target_lang"] = target_lang_share(
+                [hyps.get(u, "") for u in ids], [langs[u] for u in ids]
+            )
         elif dd.task == "s2tt":
             b = bleu([hyps.get(u, "") for u in ids], [refs_k[u] for u in ids], dd.tgt_lang)
             values["bleu"] = b.score
+            values["target_lang"] = target_lang_share(
+                [hyps.get(u, "") for u in ids], [dd.tgt_lang] * len(ids)
+            )
             protocol["bleu"] = b.signature
             rows.extend(
                 (u, k, "bleu", s, "", "", hyps.get(u, ""), refs_k[u])
@@ -354,6 +360,11 @@ def score(dd: DecodeDir, refs: References, cfg: ScoringConfig, bank: ModelBank |
             scores[name] = round(_mean(per_sample[name]), 4)
         elif name in unavailable:
             scores[name] = not_computed(unavailable[name])
+    if "target_lang" in per_sample:  # % of text outputs in the task's target language (script)
+        scores["target_lang"] = round(_mean(per_sample["target_lang"]), 2)
+    stopped = (dd.meta.get("stats") or {}).get("share_stopped_within_0.5_2x")
+    if stopped is not None:  # % of speech samples that ended on their own near the reference
+        scores["stopped_within_0.5_2x"] = round(100.0 * stopped, 2)
     scores["per_sample"] = {k: [round(x, 4) for x in v] for k, v in per_sample.items()}
     protocol.update(
         {

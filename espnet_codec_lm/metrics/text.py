@@ -10,6 +10,7 @@ is kept for the protocol.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from typing import Literal
 
@@ -139,3 +140,23 @@ def bleu(hyps: Sequence[str], refs: Sequence[str], lang: str | None) -> BleuResu
     sent = sacrebleu.BLEU(tokenize=tok, effective_order=True)
     per_utt = [sent.sentence_score(h, [r]).score for h, r in zip(hyps, refs)]
     return BleuResult(score=score, signature=str(metric.get_signature()), per_utt=per_utt)
+
+
+_CJK_SCRIPT = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_LATIN_SCRIPT = re.compile(r"[A-Za-z]")
+
+
+def text_lang(text: str) -> str | None:
+    """The language a text is written in, by its script: ``zh`` (CJK characters, no Latin
+    letters), ``en`` (the reverse), None for both or neither (mixed or empty output)."""
+    zh, en = bool(_CJK_SCRIPT.search(text)), bool(_LATIN_SCRIPT.search(text))
+    if zh == en:
+        return None
+    return "zh" if zh else "en"
+
+
+def target_lang_share(hyps: Sequence[str], langs: Sequence[str | None]) -> float:
+    """Percentage of ``hyps`` written in their target language (:func:`text_lang`)."""
+    if len(hyps) != len(langs) or not hyps:
+        raise ValueError(f"target_lang_share: {len(hyps)} hypotheses for {len(langs)} languages")
+    return 100.0 * sum(text_lang(h) == lang for h, lang in zip(hyps, langs)) / len(hyps)

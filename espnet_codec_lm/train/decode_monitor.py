@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,17 +29,6 @@ log = logging.getLogger("train")
 
 #: text-target tasks the monitor can decode
 MONITOR_TASKS = ("asr", "s2tt")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-_LATIN = re.compile(r"[A-Za-z]")
-
-
-def text_lang(text: str) -> str | None:
-    """``zh`` when the text has CJK characters and no Latin letters, ``en`` for the reverse,
-    None when it has both or neither (mixed or empty output)."""
-    zh, en = bool(_CJK.search(text)), bool(_LATIN.search(text))
-    if zh == en:
-        return None
-    return "zh" if zh else "en"
 
 
 @dataclass
@@ -111,12 +99,10 @@ class DecodeMonitor:
 
         from espnet_codec_lm.decode.config import DecodingConfig, TextSearchConfig
         from espnet_codec_lm.decode.decoder import Decoder
-        from espnet_codec_lm.metrics.text import bleu, error_rate_for_lang
+        from espnet_codec_lm.metrics.text import bleu, error_rate_for_lang, text_lang
 
         cfg = DecodingConfig(
-            text=TextSearchConfig(
-                method="greedy", max_len_ratio=0.0, max_len_offset=self.max_len
-            ),
+            text=TextSearchConfig(method="greedy", max_len_ratio=0.0, max_len_offset=self.max_len),
             batch_size=16,
             device="cpu",
         )
@@ -130,8 +116,13 @@ class DecodeMonitor:
             model.train(was_training)
         texts = [self.tokenizer.decode(h.ids).strip() for h in hyps]
         records = [
-            {"task": it.task, "uttid": it.uttid, "tgt_lang": it.tgt_lang, "ref": it.reference,
-             "hyp": t}
+            {
+                "task": it.task,
+                "uttid": it.uttid,
+                "tgt_lang": it.tgt_lang,
+                "ref": it.reference,
+                "hyp": t,
+            }
             for it, t in zip(self.items, texts)
         ]
         metrics: dict[str, float] = {}
@@ -165,9 +156,7 @@ def write_records(path: Path, step: int, records: list[dict]) -> None:
 
 def log_examples(records: list[dict], metrics: dict, step: int, n: int = 2) -> None:
     """Two hypotheses per (task, language) next to their references, and the scores."""
-    log.info(
-        "step %d decoded dev: %s", step, ", ".join(f"{k}={v:.3g}" for k, v in metrics.items())
-    )
+    log.info("step %d decoded dev: %s", step, ", ".join(f"{k}={v:.3g}" for k, v in metrics.items()))
     shown: dict[tuple, int] = {}
     for r in records:
         key = (r["task"], r["tgt_lang"])

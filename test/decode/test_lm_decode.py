@@ -66,6 +66,24 @@ def test_tts_samples_codes_and_wavs(lm_exp, test_set, tmp_path):
         assert other != u and spk[other] == spk[u] and (start, n) == ("0", "10")
 
 
+def test_share_of_samples_stopped_near_the_reference(tmp_path):
+    """finalize: a sample counts when it ended on its own within 0.5-2x of its reference."""
+    from espnet_codec_lm.decode.outputs import DecodeDir
+
+    dd = DecodeDir(tmp_path / "d", True, 2, {"task": "tts"})
+    lengths = {
+        "a": ([4, 10], [True, True]),
+        "b": ([10, 20], [False, True]),
+        "c": ([21, 5], [True, True]),
+    }
+    for u, (ns, fin) in lengths.items():
+        dd.write_speech(u, [np.zeros((n, 3), np.int64) for n in ns], fin, None, 16000)
+    meta = dd.finalize(sorted(lengths), {"write_wav": False}, ref_frames=dict.fromkeys("abc", 10))
+    # a: 4 (0.4x) no, 10 yes; b: unfinished no, 20 (2x) yes; c: 21 no, 5 (0.5x) yes
+    assert meta["stats"]["share_stopped_within_0.5_2x"] == pytest.approx(3 / 6, abs=1e-4)
+    assert meta["stats"]["mean_reference_frames"] == 10
+
+
 def test_resume_decodes_only_what_is_missing(lm_exp, test_set, tmp_path):
     data, codes = test_set
     out = tmp_path / "asr"

@@ -57,6 +57,7 @@ def test_asr_wer_and_cer(tmp_path, data_dir):
     assert scores["wer"] == pytest.approx(25.0)  # 1 error / 4 words
     assert scores["cer"] == pytest.approx(25.0)  # 1 error / 4 characters
     assert scores["num_utts"] == 3 and scores["num_samples"] == 1
+    assert scores["target_lang"] == pytest.approx(100.0)  # every output in its utterance's script
     on_disk = yaml.safe_load((dd / "scores.yaml").read_text())
     assert on_disk["wer"] == pytest.approx(25.0) and on_disk["protocol"]["seed"] == 3
     assert on_disk["protocol"]["decoding"] == {"beam_size": 8}
@@ -82,9 +83,10 @@ def test_asr_missing_output_counts_as_deletions(tmp_path, data_dir):
 def test_s2tt_bleu_uses_target_language_tokeniser(tmp_path, data_dir):
     dd = tmp_path / "decode_s2tt_test"
     write_meta(dd, task="s2tt", src_lang="en", tgt_lang="zh")
-    hyps = {"u1": "你好世界", "u2": "二十五个梨", "u3": "你好"}
+    hyps = {"u1": "你好世界", "u2": "二十五个梨", "u3": "hello"}
     write_table(dd / "text", hyps)
     scores = score_decode_dir(dd, data_dir, ScoringConfig())
+    assert scores["target_lang"] == pytest.approx(200 / 3, abs=0.01)  # u3 is not Mandarin
     ids = sorted(TEXT)
     expected = sacrebleu.corpus_bleu(
         [hyps[u] for u in ids], [[TEXT_ZH[u] for u in ids]], tokenize="zh"

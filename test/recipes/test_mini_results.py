@@ -132,12 +132,24 @@ def test_findings_with_the_main_system_only_are_not_checked():
 
 
 def test_goal_table():
-    lines = findings.goal_lines({"asr_wer": 14.0, "asr_cer": 12.5, "s2st": 20.0}, ST)
+    v = {"asr_wer": 14.0, "asr_cer": 12.5, "s2st": 20.0, "asr_target_lang": 100.0}
+    v.update(s2tt_tl_en_zh=97.0, s2tt_tl_zh_en=100.0)
+    lines = findings.goal_lines(v, ST)
     rows = {r.split("|")[1].strip(): r.split("|")[2:5] for r in lines if r.startswith("| ")}
-    assert [c.strip() for c in rows["ASR WER, English (%)"]] == ["<= 15", "14.0", "yes"]
-    assert [c.strip() for c in rows["ASR CER, Mandarin (%)"]] == ["<= 10", "12.5", "no"]
-    assert [c.strip() for c in rows["S2ST ASR-BLEU, EN->ZH"]] == [">= 20", "20.0", "yes"]
-    assert [c.strip() for c in rows["S2TT BLEU, EN->ZH"]] == [">= 40", "-", "not run"]
+    assert [c.strip() for c in rows["ASR WER, English (%)"]] == ["<= 30", "14.0", "yes"]
+    assert [c.strip() for c in rows["ASR CER, Mandarin (%)"]] == ["<= 25", "12.5", "yes"]
+    # the worst of ASR and both S2TT directions counts
+    lang = rows["outputs in the target language, ASR and S2TT (%)"]
+    assert [c.strip() for c in lang] == [">= 98", "97.0", "no"]
+    assert [c.strip() for c in rows["S2TT BLEU, EN->ZH"]] == [">= 25", "-", "not run"]
+    long = findings.goal_lines(v, ST, "long")
+    rows = {r.split("|")[1].strip(): r.split("|")[2:5] for r in long if r.startswith("| ")}
+    assert [c.strip() for c in rows["ASR CER, Mandarin (%)"]] == ["<= 8", "12.5", "no"]
+    assert [c.strip() for c in rows["S2ST ASR-BLEU, EN->ZH (default: > 0)"]] == [
+        ">= 15",
+        "20.0",
+        "yes",
+    ]
 
 
 def test_system_values_from_an_experiment_tree(tmp_path):

@@ -127,8 +127,11 @@ def test_decode_monitor_scores_decoded_dev_utterances(tmp_path, corpus):
 
 
 def test_text_lang():
-    from espnet_codec_lm.train.decode_monitor import text_lang
+    from espnet_codec_lm.metrics.text import target_lang_share, text_lang
 
     assert text_lang("我们去公园。") == "zh"
     assert text_lang("we go to the park.") == "en"
     assert text_lang("we 去 park") is None and text_lang("") is None and text_lang("。9") is None
+    assert target_lang_share(["我们。", "we go.", "我 go"], ["zh", "zh", "en"]) == pytest.approx(
+        100 / 3
+    )

@@ -87,7 +87,7 @@ elif [ "${codec_dir}" = pretrained/codec ] && [ ! -f pretrained/codec/config.yam
   codec_dir=""
 fi
 bpe_vocab_size=2000
-score_asr_args="decoding.text.beam_size=4" # the own-ASR transcribing generated speech
+score_asr_args="decoding.text.beam_size=4 decoding.text.script=target" # the own ASR (generated speech)
 if [ "${smoke}" = true ]; then
   bpe_vocab_size=800
   score_asr_args="decoding.text.beam_size=1 decoding.text.max_len_cap=8"
@@ -162,6 +162,7 @@ if in_range 10; then
   python local/measure.py run --log "${times}" --label "stage 10: ${names[10]}" -- \
     python local/results.py --results "${results}" --exp "${expdir}" --times "${times}" \
     --command "${cmdline}" --size "${size}" --systems "${systems}" --smoke "${smoke}" \
+    --budget "${budget}" \
     --png_dir "${png_dir}"
 fi
 echo "Wall time, CPU time and peak memory per stage (${times}):"

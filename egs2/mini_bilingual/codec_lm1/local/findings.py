@@ -13,16 +13,25 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-# metric key -> (label, goal, direction); the issue's toy-scale goals for the main system
-GOALS = {
-    "asr_wer": ("ASR WER, English (%)", 15.0, "max"),
-    "asr_cer": ("ASR CER, Mandarin (%)", 10.0, "max"),
-    "s2tt_en_zh": ("S2TT BLEU, EN->ZH", 40.0, "min"),
-    "s2tt_zh_en": ("S2TT BLEU, ZH->EN", 40.0, "min"),
-    "tts_wer": ("TTS WER by the recipe's ASR, English (%)", 25.0, "max"),
-    "tts_cer": ("TTS CER by the recipe's ASR, Mandarin (%)", 25.0, "max"),
-    "s2st": ("S2ST ASR-BLEU, EN->ZH", 20.0, "min"),
-}
+# (label, metric keys (the worst of them counts), goal of the default run, goal of the long run,
+# direction); the toy-scale goals of the main system (doc/mini_recipe.md)
+GOALS = [
+    ("ASR WER, English (%)", ("asr_wer",), 30.0, 10.0, "max"),
+    ("ASR CER, Mandarin (%)", ("asr_cer",), 25.0, 8.0, "max"),
+    (
+        "outputs in the target language, ASR and S2TT (%)",
+        ("asr_target_lang", "s2tt_tl_en_zh", "s2tt_tl_zh_en"),
+        98.0,
+        100.0,
+        "min",
+    ),
+    ("S2TT BLEU, EN->ZH", ("s2tt_en_zh",), 25.0, 40.0, "min"),
+    ("S2TT BLEU, ZH->EN", ("s2tt_zh_en",), 25.0, 40.0, "min"),
+    ("TTS WER by the recipe's ASR, English (%)", ("tts_wer",), 60.0, 25.0, "max"),
+    ("TTS CER by the recipe's ASR, Mandarin (%)", ("tts_cer",), 60.0, 25.0, "max"),
+    ("TTS samples that stop on their own within 0.5-2x (%)", ("tts_stopped",), 90.0, 98.0, "min"),
+    ("S2ST ASR-BLEU, EN->ZH (default: > 0)", ("s2st",), 0.01, 15.0, "min"),
+]
 ST, SP, TL, NI = "Speech & Text CPT", "Speech CPT", "Text LLM Initialization", "No Initialization"
 CPT_SYSTEMS, NO_CPT = (SP, ST), (NI, TL)
 NEAR_ZERO_BLEU = 5.0  # "did not converge": an S2ST ASR-BLEU below this
@@ -42,9 +51,14 @@ def system_values(runs, exp_root: str | Path) -> dict[str, dict[str, float]]:
         task = s.get("task")
         pair = f"{s.get('src_lang')}_{s.get('tgt_lang')}"
         picks = {
-            "asr": {"asr_wer": "wer", "asr_cer": "cer"},
-            "tts": {"tts_wer": "wer", "tts_cer": "cer", "tts_spk": "spk_sim"},
-            "s2tt": {f"s2tt_{pair}": "bleu"},
+            "asr": {"asr_wer": "wer", "asr_cer": "cer", "asr_target_lang": "target_lang"},
+            "tts": {
+                "tts_wer": "wer",
+                "tts_cer": "cer",
+                "tts_spk": "spk_sim",
+                "tts_stopped": "stopped_within_0.5_2x",
+            },
+            "s2tt": {f"s2tt_{pair}": "bleu", f"s2tt_tl_{pair}": "target_lang"},
             "s2st": {"s2st" if pair == "en_zh" else f"s2st_{pair}": "asr_bleu"},
         }.get(task, {})
         for key, metric in picks.items():
@@ -68,22 +82,25 @@ def system_values(runs, exp_root: str | Path) -> dict[str, dict[str, float]]:
     return out
 
 
-def goal_lines(v: dict[str, float], system: str) -> list[str]:
-    """A table: each goal, the value reached by ``system``, met or not."""
+def goal_lines(v: dict[str, float], system: str, budget: str = "default") -> list[str]:
+    """A table: each goal of ``budget`` (default | long), the value reached by ``system``, met
+    or not."""
     lines = [
-        f"Toy-scale goals for {system} on the mini test set (set before the first run; "
-        "reported as reached, not tuned to pass):",
+        f"Toy-scale goals of the {budget} budget for {system} on the mini test set (set before "
+        "the run; reported as reached, not tuned to pass):",
         "",
         "| metric | goal | reached | met |",
         "|---|---:|---:|---|",
     ]
-    for key, (label, goal, how) in GOALS.items():
-        x = v.get(key)
-        if x is None:
-            lines.append(f"| {label} | {'<=' if how == 'max' else '>='} {goal:g} | - | not run |")
-            continue
-        ok = x <= goal if how == "max" else x >= goal
+    for label, keys, goal_default, goal_long, how in GOALS:
+        goal = goal_long if budget == "long" else goal_default
         sign = "<=" if how == "max" else ">="
+        xs = [v[k] for k in keys if k in v]
+        if len(xs) < len(keys):
+            lines.append(f"| {label} | {sign} {goal:g} | - | not run |")
+            continue
+        x = max(xs) if how == "max" else min(xs)
+        ok = x <= goal if how == "max" else x >= goal
         lines.append(f"| {label} | {sign} {goal:g} | {x:.1f} | {'yes' if ok else 'no'} |")
     return [*lines, ""]
 

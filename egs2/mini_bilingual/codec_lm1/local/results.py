@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="default")
     p.add_argument("--systems", default="speech_text_cpt")
     p.add_argument("--smoke", default="false")
+    p.add_argument("--budget", default="default", choices=["default", "long"])
     p.add_argument("--png_dir", default="exp/spectrograms", help="where spectrogram PNGs go")
     args = p.parse_args(argv)
 
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## Quality goals of the main system",
         "",
-        *goal_lines(values.get(main_system, {}), main_system),
+        *goal_lines(values.get(main_system, {}), main_system, args.budget),
         "## The paper's findings at this scale",
         "",
         *findings_lines(values, [SYSTEM_NAMES.get(s, s) for s in systems]),
