@@ -122,3 +122,65 @@ def plot_loss_curve(exp_dir: str | Path) -> Path | None:
         fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return out
+
+
+#: decode-monitor metrics drawn by :func:`plot_learning_curve` (train/decode_monitor.py)
+CURVE_METRICS = (
+    ("dev_asr_wer_en", "ASR WER, EN (%)"),
+    ("dev_asr_cer_zh", "ASR CER, ZH (%)"),
+    ("dev_s2tt_bleu_zh", "S2TT BLEU, EN->ZH"),
+    ("dev_s2tt_bleu_en", "S2TT BLEU, ZH->EN"),
+)
+
+
+def learning_curve(exp_dirs: list[str | Path]) -> list[dict]:
+    """The decoded-dev rows of consecutive runs (e.g. CPT then SFT) on one time axis: each row
+    with ``minutes`` = its run's ``elapsed_s`` plus the training time of the runs before it."""
+    rows, offset = [], 0.0
+    for d in exp_dirs:
+        valid = [r for r in read_log(Path(d) / VALID_LOG) if "elapsed_s" in r]
+        for r in valid:
+            if any(k in r for k, _ in CURVE_METRICS):
+                minutes = (offset + r["elapsed_s"]) / 60
+                rows.append({**r, "run": Path(d).name, "minutes": minutes, "start": offset / 60})
+        if valid:
+            offset += max(r["elapsed_s"] for r in valid)
+    return rows
+
+
+def plot_learning_curve(exp_dirs: list[str | Path], out: str | Path, title: str = "") -> Path:
+    """A PNG of dev WER / CER (left) and BLEU (right) against minutes of training, one marker
+    per decoded validation, a dotted line where each run starts."""
+    rows = learning_curve(exp_dirs)
+    if not rows:
+        raise ValueError(
+            f"{', '.join(map(str, exp_dirs))}: no decoded dev scores (eval.decode_every_steps)"
+        )
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, keys in ((axes[0], CURVE_METRICS[:2]), (axes[1], CURVE_METRICS[2:])):
+        for key, label in keys:
+            pts = [(r["minutes"], r[key]) for r in rows if key in r]
+            if pts:
+                ax.plot(*zip(*pts), "o-", label=label)
+        starts = {r["run"]: r["start"] for r in rows}
+        for run, m in starts.items():
+            ax.axvline(m, ls=":", c="gray", lw=0.8)
+            ax.annotate(run, (m, 1.0), xycoords=("data", "axes fraction"), fontsize=7, va="top")
+        ax.set(xlabel="minutes of training (2 CPU cores)")
+        ax.legend(fontsize=8)
+    axes[0].set(ylabel="error rate (%)", title=f"dev ASR {title}".strip())
+    axes[1].set(ylabel="BLEU", title=f"dev S2TT {title}".strip())
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    from espnet_codec_lm.utils.fileio import atomic_path
+
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return out

@@ -135,3 +135,30 @@ def test_text_lang():
     assert target_lang_share(["我们。", "we go.", "我 go"], ["zh", "zh", "en"]) == pytest.approx(
         100 / 3
     )
+
+
+def test_learning_curve_puts_runs_on_one_time_axis(tmp_path):
+    import json
+
+    from espnet_codec_lm.train.logger import learning_curve, plot_learning_curve
+
+    for name, rows in {
+        "cpt": [
+            {"step": 5, "elapsed_s": 60.0, "dev_asr_wer_en": 100.0},
+            {"step": 10, "elapsed_s": 120.0},
+        ],
+        "sft": [{"step": 5, "elapsed_s": 30.0, "dev_asr_wer_en": 80.0, "dev_asr_cer_zh": 70.0}],
+    }.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "valid_log.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in rows)
+        )
+    rows = learning_curve([tmp_path / "cpt", tmp_path / "sft"])
+    assert [(r["run"], r["minutes"], r["start"]) for r in rows] == [
+        ("cpt", 1.0, 0.0),
+        ("sft", 2.5, 2.0),
+    ]
+    png = plot_learning_curve([tmp_path / "cpt", tmp_path / "sft"], tmp_path / "curve.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="no decoded dev scores"):
+        plot_learning_curve([tmp_path / "cpt" / "nothing"], tmp_path / "x.png")

@@ -30,15 +30,15 @@ def last_valid(run_dir: Path) -> dict | None:
     return entries[-1] if entries else None
 
 
-def sft_runs(exp: Path) -> dict[str, Path]:
-    """``{system name: run dir}`` of the SFT runs under ``exp`` (their ``system.yaml``); a system
-    fine-tuned twice keeps its most recent run."""
+def sft_runs(exp: Path, stage: str = "sft") -> dict[str, Path]:
+    """``{system name: run dir}`` of the SFT (or CPT) runs under ``exp`` (their
+    ``system.yaml``); a system fine-tuned twice keeps its most recent run."""
     import yaml
 
     runs: dict[str, tuple[float, Path]] = {}
     for meta in exp.glob("*/system.yaml"):
         d = yaml.safe_load(meta.read_text(encoding="utf-8")) or {}
-        if d.get("stage") == "sft" and d.get("system"):
+        if d.get("stage") == stage and d.get("system"):
             t = meta.stat().st_mtime
             if d["system"] not in runs or t > runs[d["system"]][0]:
                 runs[d["system"]] = (t, meta.parent)
@@ -65,4 +65,28 @@ def loss_lines(exp: Path, systems: list[str]) -> list[str]:
         "| system | step | " + " | ".join(t for _, t in TASKS) + " |",
         "|---|---:|" + "---:|" * len(TASKS),
         *rows,
+    ]
+
+
+def curve_lines(exp: Path, system: str, png_dir: Path, results_dir: Path) -> list[str]:
+    """Markdown linking the learning curve (dev scores of the decode monitor against minutes of
+    CPT then SFT) of ``system``, drawn into ``png_dir``; a note when there is none."""
+    import os
+
+    from espnet_codec_lm.train.logger import learning_curve, plot_learning_curve
+
+    runs = [r for r in (sft_runs(exp, "cpt").get(system), sft_runs(exp).get(system)) if r]
+    rows = learning_curve(runs)
+    if not rows:
+        return ["No decoded dev scores (the training configs' eval.decode_every_steps is off)."]
+    png = plot_learning_curve(runs, png_dir / "learning_curve.png", f"({system})")
+    last = rows[-1]
+    shown = ", ".join(
+        f"{k} {last[k]:.1f}" for k in ("dev_asr_wer_en", "dev_asr_cer_zh") if k in last
+    )
+    return [
+        f"Greedy decoding of 10 + 10 dev utterances during training ({', '.join(r.name for r in runs)}"
+        f"; last: {shown} after {last['minutes']:.1f} min):",
+        "",
+        f"![learning curve]({os.path.relpath(png, results_dir)})",
     ]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from findings import findings_lines, goal_lines, system_values  # noqa: E402
-from losses import loss_lines  # noqa: E402
+from losses import curve_lines, loss_lines  # noqa: E402
 from measure import read_log, summary  # noqa: E402
 from spectrograms import spectrogram_lines  # noqa: E402
 
@@ -160,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         "## Held-out loss per task",
         "",
         *loss_lines(Path(args.exp), [SYSTEM_NAMES.get(s, s) for s in systems]),
+        "",
+        "## Learning curve of the main system",
+        "",
+        *curve_lines(Path(args.exp), main_system, Path(args.png_dir), out.parent),
         "",
         "## Quality goals of the main system",
         "",
