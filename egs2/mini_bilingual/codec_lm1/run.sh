@@ -5,7 +5,7 @@
 #   ./run.sh --systems all       the paper's four systems: the full tables
 #   ./run.sh --systems "no_init text_llm"   any of no_init text_llm speech_cpt speech_text_cpt
 #   ./run.sh --smoke true        tiny models and a few steps per stage (CI; with MINI_SIZE=tiny)
-#   ./run.sh --budget long       the main system on the large corpus with more steps (~75 min on 2 cores,
+#   ./run.sh --budget long       the main system on the large corpus with more steps (~80 min on 2 cores,
 #                                resumable: rerun the same command after an interruption);
 #                                large corpus in data_long/ dump_long/ exp_long/, RESULTS_long.md
 #   MINI_SIZE=tiny|default|large ./run.sh    corpus size (default: default)
@@ -25,7 +25,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 systems=main  # main | all | a list of: no_init text_llm speech_cpt speech_text_cpt
 smoke=false   # true: conf/smoke (seconds per stage; checks the plumbing, not the quality)
-budget=default  # default (make demo, <= 30 min) | long (conf/long, the large corpus, ~75 min)
+budget=default  # default (make demo, <= 30 min) | long (conf/long, the large corpus, ~80 min)
 stage=1
 stop_stage=10
 codec_dir=pretrained/codec
