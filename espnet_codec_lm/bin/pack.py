@@ -56,6 +56,12 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="title of the model card")
     p.add_argument("--notes", default=None, help="a markdown file appended to the card")
     p.add_argument("--license", default="apache-2.0")
+    p.add_argument(
+        "--link_codec",
+        action="store_true",
+        help="codec/ as a relative symlink to --codec instead of a copy (a pack shipped beside "
+        "its codec in one repository)",
+    )
     return p
 
 
@@ -185,6 +191,7 @@ def pack(
     name: str | None = None,
     notes: str | Path | None = None,
     license_: str = "apache-2.0",
+    link_codec: bool = False,
 ) -> Path:
     """Write the pack (see the module docstring); returns its directory."""
     from espnet_codec_lm.bin.lm_export import export
@@ -209,9 +216,12 @@ def pack(
     tmp.mkdir(parents=True)
     try:
         export(str(ckpt), str(tmp / "model"), dtype)
-        (tmp / "codec").mkdir()
-        for f in ("config.yaml", "model.safetensors"):
-            shutil.copy2(codec_dir / f, tmp / "codec" / f)
+        if link_codec:  # relative to where the pack will be, so the repository can move
+            (tmp / "codec").symlink_to(os.path.relpath(codec_dir.resolve(), out.resolve()))
+        else:
+            (tmp / "codec").mkdir()
+            for f in ("config.yaml", "model.safetensors"):
+                shutil.copy2(codec_dir / f, tmp / "codec" / f)
         if decode_configs:
             (tmp / "decode").mkdir()
             for c in decode_configs:
@@ -249,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             args.name,
             args.notes,
             args.license,
+            args.link_codec,
         )
     except (ValueError, OSError) as e:
         print(f"pack: error: {e}", file=sys.stderr)

@@ -42,9 +42,11 @@ def test_pack_loads_by_path_and_decodes_like_the_experiment(lm_exp, tmp_path):
     packed = SpeechLMInference(out, config=cfg).asr(wav, 16000)
     original = SpeechLMInference(lm_exp, config=cfg).asr(wav, 16000)
     assert packed == original
-    # a rerun replaces the pack whole; bad input is one line
-    pack(exp, tmp_path / "pack", name="again")
+    # a rerun replaces the pack whole; --link_codec links the codec relatively; bad input is one line
+    pack(exp, tmp_path / "pack", name="again", link_codec=True)
     assert "# again" in (out / "README.md").read_text() and not (out / "decode").exists()
+    assert (out / "codec").is_symlink() and not (out / "codec").readlink().is_absolute()
+    assert SpeechLMInference(out, config=cfg).asr(wav, 16000) == original
     assert (
         pack_main(
             ["--exp", str(exp), "--out", str(tmp_path / "p2"), "--decode_config", "nope.yaml"]
