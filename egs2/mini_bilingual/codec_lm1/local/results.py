@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from findings import findings_lines, goal_lines, system_values  # noqa: E402
-from losses import curve_lines, loss_lines  # noqa: E402
+from losses import curve_lines, loss_lines, sft_runs  # noqa: E402
 from measure import read_log, summary  # noqa: E402
 from spectrograms import spectrogram_lines  # noqa: E402
 
@@ -36,7 +36,7 @@ SYSTEM_NAMES = {
     "speech_cpt": "Speech CPT",
     "speech_text_cpt": "Speech & Text CPT",
 }
-BUDGET_S = {"main": 30 * 60, "all": 2 * 3600}
+BUDGET_S = {"main": 30 * 60, "all": 2 * 3600, "long": 4 * 3600}
 BUDGET_MB = 6 * 1024
 
 
@@ -95,22 +95,69 @@ def run_lines(args, systems: list[str]) -> list[str]:
     ]
 
 
-def time_lines(times: Path, systems: list[str]) -> list[str]:
+def departure_lines(exp: Path, system: str) -> list[str]:
+    """The small-data settings of ``system``'s SFT and decoding that depart from the paper, read
+    from its resolved training config and its decode dirs (doc/mini_recipe.md)."""
+    import yaml
+
+    from espnet_codec_lm.metrics.report import collect
+
+    run = sft_runs(exp).get(system)
+    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) if run else {}
+    data = (cfg or {}).get("data") or {}
+    build = data.get("build") or {}
+    out = []
+    if build.get("prompt_index") is not None:
+        out.append(
+            f"SFT prompts: entry {build['prompt_index']} of each task's bank in the "
+            f"{'utterance' if build.get('prompt_lang') == 'data' else build.get('prompt_lang')}'s "
+            "language (paper: one of 25 at random)"
+        )
+    if (build.get("time_mask") or {}).get("enable") is False:
+        out.append("no ASR time masking")
+    if data.get("task_repeats"):
+        reps = ", ".join(f"{t} x{n}" for t, n in sorted(data["task_repeats"].items()))
+        out.append(f"SFT pairs drawn per epoch: {reps}")
+    seen = set()
+    for r in collect(exp):
+        if r.system != system:
+            continue
+        dec = ((r.scores.get("protocol") or {}).get("decoding") or {}).get("decoding") or {}
+        task = r.scores.get("task")
+        if task in ("asr", "s2tt") and (dec.get("text") or {}).get("script") == "target":
+            seen.add(f"{task}: outputs constrained to the target language's script")
+        sp = dec.get("speech") or {}
+        if task in ("tts", "s2st") and sp:
+            seen.add(
+                f"{task}: {sp.get('num_samples')} sample(s) at temperature {sp.get('temperature')}"
+                f", top-k {sp.get('top_k')} (paper: 5 at 1.5, top-k 30)"
+            )
+    out += sorted(seen)
+    if not out:
+        return []
+    return ["- Small-data settings (doc/mini_recipe.md): " + "; ".join(out) + "."]
+
+
+def time_lines(times: Path, systems: list[str], budget_name: str = "default") -> list[str]:
     """The per-stage table and the budgets."""
     rows = read_log(times)
     if not rows:
         return [f"No stage timings recorded ({times})."]
     which = "all" if len(systems) > 1 else "main"
+    if budget_name == "long":
+        which = "long"
     wall = sum(r["wall_s"] for r in rows)
     cpu = sum(r["cpu_s"] for r in rows)
     peak = max(r["peak_rss_mb"] for r in rows)
     budget = BUDGET_S[which]
     verdict = "within" if wall <= budget else "over"
+    run = {"all": "`--systems all`", "long": "the long run"}.get(which, "the default run")
     return [
         summary(rows, markdown=True),
         "",
         f"Total wall time {wall / 60:.1f} min ({verdict} the {budget // 60} min budget of "
-        f"{'`--systems all`' if which == 'all' else 'the default run'}), CPU time "
+        f"{ {'all': '`--systems all`', 'long': 'the long run'}.get(which, 'the default run') }), "
+        "CPU time "
         f"{cpu / 60:.1f} min, peak memory {peak / 1024:.2f} GB (budget 6 GB; the sum of the "
         "resident memory of every process of a stage, sampled every 0.2 s). Wall times depend "
         "on what else runs on the machine (see the load average above); CPU times do not, and "
@@ -154,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "## How this was made",
         "",
         *run_lines(args, systems),
+        *departure_lines(Path(args.exp), main_system),
         "",
         body.lstrip("\n").rstrip(),
         "",
@@ -174,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## Time and memory per stage",
         "",
-        *time_lines(Path(args.times), systems),
+        *time_lines(Path(args.times), systems, args.budget),
         "",
         "## Generated speech",
         "",
