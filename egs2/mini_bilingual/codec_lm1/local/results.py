@@ -156,9 +156,7 @@ def time_lines(times: Path, systems: list[str], budget_name: str = "default") ->
         summary(rows, markdown=True),
         "",
         f"Total wall time {wall / 60:.1f} min ({verdict} the {budget // 60} min budget of "
-        f"{ {'all': '`--systems all`', 'long': 'the long run'}.get(which, 'the default run') }), "
-        "CPU time "
-        f"{cpu / 60:.1f} min, peak memory {peak / 1024:.2f} GB (budget 6 GB; the sum of the "
+        f"{run}), CPU time {cpu / 60:.1f} min, peak memory {peak / 1024:.2f} GB (budget 6 GB; the sum of the "
         "resident memory of every process of a stage, sampled every 0.2 s). Wall times depend "
         "on what else runs on the machine (see the load average above); CPU times do not, and "
         "a 2-core machine running only this recipe needs about half the CPU time as wall time "
