@@ -36,7 +36,11 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", required=True, choices=TASKS)
     p.add_argument("--lm", required=True, help="LM experiment directory or checkpoint directory")
     p.add_argument("--codec", default=None, help="codec directory (default <experiment>/codec)")
-    p.add_argument("--config", default=None, help="decode YAML (LMDecodeConfig)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="decode YAML (LMDecodeConfig); default: <lm>/decode/<task>.yaml of a pack, if any",
+    )
     p.add_argument("--wav", default=None, help="input speech (asr, s2tt, s2st)")
     p.add_argument("--text", default=None, help="input text (tts)")
     p.add_argument("--prompt_wav", default=None, help="speaker prompt (tts; first 3 s used)")
@@ -81,7 +85,11 @@ def run(args) -> str | None:
     overrides = list(args.overrides)
     if not any(o.startswith("decoding.speech.num_samples=") for o in overrides):
         overrides.append("decoding.speech.num_samples=1")
-    cfg = load_config(LMDecodeConfig, args.config, overrides)
+    config = args.config
+    packed = Path(args.lm) / "decode" / f"{task}.yaml"  # a pack (bin/pack) carries its configs
+    if config is None and packed.is_file():
+        config = packed
+    cfg = load_config(LMDecodeConfig, config, overrides)
     cfg.task = task
     m = SpeechLMInference(args.lm, codec=args.codec, config=cfg)
     if task == "asr":

@@ -128,6 +128,7 @@ def model_card(name: str, exp: Path, cfg: dict, scores: list[dict], license_: st
         "",
         "```python",
         "from espnet_codec_lm.inference import SpeechLMInference",
+        "",
         'm = SpeechLMInference("<this directory>")',
         "```",
         "",
@@ -147,7 +148,7 @@ def model_card(name: str, exp: Path, cfg: dict, scores: list[dict], license_: st
             "|---|---|---|---:|---|---:|",
         ]
         for s in scores:
-            pair = "->".join(x for x in (s["src_lang"], s["tgt_lang"]) if x) or "-"
+            pair = "->".join(x for x in (s["src_lang"], s["tgt_lang"]) if x) or "mixed"
             for k, v in s["metrics"].items():
                 lines.append(
                     f"| {s['task']} | {s['test_set']} | {pair} | {s['num_utts']} | "

@@ -4,7 +4,6 @@ path through the inference API and bin/infer."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import yaml
 
 from espnet_codec_lm.bin.pack import main as pack_main
@@ -60,3 +59,34 @@ def test_pack_of_a_missing_experiment_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("pack: error:") and err.count("\n") == 1
     assert not (tmp_path / "p").exists()
+
+
+def test_infer_takes_the_pack_decode_config(lm_exp, tmp_path, capsys):
+    """bin/infer on a pack uses <pack>/decode/<task>.yaml unless --config is given."""
+    import soundfile as sf
+
+    from espnet_codec_lm.bin.infer import main as infer_main
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "model").symlink_to(lm_exp / "model")
+    (exp / "codec").symlink_to(lm_exp / "codec")
+    conf = tmp_path / "decode_asr.yaml"
+    conf.write_text("task: asr\ndecoding: {text: {method: greedy, max_len_cap: 1}}\n")
+    out = pack(exp, tmp_path / "pack", decode_configs=[str(conf)])
+    wav = tmp_path / "in.wav"
+    sf.write(wav, np.random.default_rng(1).standard_normal(8000).astype(np.float32) * 0.1, 16000)
+    texts = []
+    for extra in ([], ["--config", str(tmp_path / "other.yaml")]):
+        (tmp_path / "other.yaml").write_text("task: asr\ndecoding: {text: {method: greedy}}\n")
+        txt = tmp_path / f"out{len(extra)}.txt"
+        assert (
+            infer_main(
+                ["--task", "asr", "--lm", str(out), "--wav", str(wav), "--out", str(txt)] + extra
+            )
+            == 0
+        )
+        texts.append(txt.read_text(encoding="utf-8").strip())
+    # the pack's config allows one token (at most one character, a lone byte shows as one);
+    # --config wins
+    assert len(texts[0]) <= 1 < len(texts[1])
