@@ -40,7 +40,7 @@ def decode_scp(codec_dir: str, codes_scp: str, out_dir: str, n_q: int = 0) -> in
 
     from espnet_codec_lm.codec.model import load_codec
     from espnet_codec_lm.data.kaldi_io import write_table
-    from espnet_codec_lm.utils.fileio import atomic_path
+    from espnet_codec_lm.utils.fileio import UnsafeIdError, atomic_path, id_path
     from espnet_codec_lm.utils.progress import progress
 
     torch.set_num_threads(1)
@@ -54,7 +54,10 @@ def decode_scp(codec_dir: str, codes_scp: str, out_dir: str, n_q: int = 0) -> in
         raise ValueError(f"{codes_scp}: cannot read: {e}") from None
     written, scp = 0, {}
     for utt in progress(keys, desc="codec_decode"):
-        path = out / "wav" / f"{utt}.wav"
+        try:
+            path = id_path(out / "wav", utt, ".wav")
+        except UnsafeIdError as e:
+            raise ValueError(f"{codes_scp}: {e}") from None
         scp[utt] = str(path.resolve())
         if path.is_file():
             continue

@@ -22,7 +22,7 @@ import yaml
 from espnet_codec_lm.codec.metrics import mel_distance, pesq_score, si_snr, stoi_score
 from espnet_codec_lm.codec.model import SoundStreamCodec
 from espnet_codec_lm.codec.trainer import codebook_usage
-from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text
+from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text, id_path
 
 log = logging.getLogger("codec_eval")
 METRICS = ("mel_distance", "si_snr", "pesq_wb", "pesq_nb", "stoi")
@@ -65,7 +65,7 @@ def evaluate(
             row["stoi"] = stoi_score(wav, hyp, sr)
             rows.append(row)
         if i < num_plots:
-            plot_spectrograms(wav, hyps, sr, out_dir / f"spec_{utt}.png", utt)
+            plot_spectrograms(wav, hyps, sr, id_path(out_dir, utt, ".png", prefix="spec_"), utt)
     summary: dict = {"num_utts": len(utts), "n_q": {}, "usage": {}}
     frame_rate = codec.frame_rate
     bits = math.log2(codec.codebook_size)

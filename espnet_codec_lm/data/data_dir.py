@@ -265,7 +265,7 @@ def read_data_dir(path: str | Path) -> DataDir:
     }
     return DataDir(
         wav_scp=read_table(path / "wav.scp"),
-        utt2spk=read_table(path / "utt2spk"),
+        utt2spk=read_table(path / "utt2spk", check_ids=True),
         text=opt("text"),
         segments=segments,
         utt2lang=opt("utt2lang"),

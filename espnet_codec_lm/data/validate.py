@@ -79,7 +79,7 @@ def load_lenient(path: str | Path) -> tuple[DataDir, list[Problem]]:
             translations[f.name.split(".", 1)[1]] = table(f.name, empty_message="empty translation")
     dd = DataDir(
         wav_scp=table("wav.scp", empty_message="no audio path") or {},
-        utt2spk=table("utt2spk", empty_message="no speaker") or {},
+        utt2spk=table("utt2spk", empty_message="no speaker", check_ids=True) or {},
         text=table("text", empty_message="empty transcript"),
         segments=_segments(path / "segments", problems),
         utt2lang=table("utt2lang", empty_message="no language"),

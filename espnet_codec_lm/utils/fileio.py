@@ -63,3 +63,51 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+class UnsafeIdError(ValueError):
+    """An id (utterance, speaker, ...) that cannot be used as a file name."""
+
+
+def unsafe_id_reason(uid: str) -> str | None:
+    """Why ``uid`` is not a safe file name (``None``: it is). Safe ids are non-empty, have no
+    path separator (``/``, ``\\``), no whitespace or control character, and do not start with
+    ``.`` (which also rules out ``.`` and ``..``)."""
+    if not uid:
+        return "empty"
+    if uid in (".", ".."):
+        return f"is '{uid}'"
+    for sep in ("/", "\\"):
+        if sep in uid:
+            return f"contains '{sep}'"
+    if any(c.isspace() for c in uid):
+        return "contains whitespace"
+    if any(ord(c) < 32 or ord(c) == 127 for c in uid):
+        return "contains a control character"
+    if uid.startswith("."):
+        return "starts with '.'"
+    return None
+
+
+def check_id(uid: str, what: str = "utterance") -> str:
+    """``uid`` if it is a safe file name, else a one-line :class:`UnsafeIdError`."""
+    reason = unsafe_id_reason(uid)
+    if reason is not None:
+        raise UnsafeIdError(f"{what} '{uid}': id is not a safe file name ({reason})")
+    return uid
+
+
+def id_path(directory: str | Path, uid: str, suffix: str = "", prefix: str = "") -> Path:
+    """``directory / (prefix + uid + suffix)``: the one way writers name a file after an id.
+
+    Refuses (:class:`UnsafeIdError` naming the directory and the id) any id that is not a safe
+    file name, and any result that would not be a direct child of ``directory``."""
+    directory = Path(directory)
+    try:
+        name = prefix + check_id(uid) + suffix
+    except UnsafeIdError as e:
+        raise UnsafeIdError(f"{directory}: {e}") from None
+    path = directory / name
+    if path.name != name or path.parent != directory or unsafe_id_reason(name) is not None:
+        raise UnsafeIdError(f"{directory}: utterance '{uid}': {name!r} would leave the directory")
+    return path
