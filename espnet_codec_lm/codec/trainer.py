@@ -37,10 +37,21 @@ from espnet_codec_lm.codec.losses import (
     generator_adv_loss,
 )
 from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
-from espnet_codec_lm.config import dump_config
+from espnet_codec_lm.config import check_resume_config, dump_config
 from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text
 
 log = logging.getLogger("codec_train")
+# config keys a resumed run may change without --allow_config_change (each change is logged):
+# they do not change what a training step computes
+RESUME_MAY_CHANGE = (
+    "max_steps",
+    "log_every",
+    "valid_every",
+    "ckpt_every_s",
+    "keep_snapshots",
+    "num_threads",
+    "data.valid",
+)
 
 
 def codebook_usage(hist: np.ndarray) -> tuple[float, float]:
@@ -317,14 +328,24 @@ def record_start(exp_dir: Path, step: int, command: str | None) -> None:
 
 
 def train(
-    cfg: CodecTrainConfig, exp_dir: str | Path, resume: bool = True, command: str | None = None
+    cfg: CodecTrainConfig,
+    exp_dir: str | Path,
+    resume: bool = True,
+    command: str | None = None,
+    allow_config_change: bool = False,
 ) -> CodecTrainer:
-    """Train until ``cfg.max_steps``, resuming from ``exp_dir/checkpoint.pt`` when present."""
+    """Train until ``cfg.max_steps``, resuming from ``exp_dir/checkpoint.pt`` when present (a
+    config that differs from the saved one beyond ``RESUME_MAY_CHANGE`` is refused unless
+    ``allow_config_change``)."""
     from espnet_codec_lm.codec.audio import iter_audio
     from espnet_codec_lm.utils.progress import progress
 
     exp_dir = Path(exp_dir)
     torch.set_num_threads(cfg.num_threads)
+    if resume and (exp_dir / "checkpoint.pt").is_file():  # before any audio is read
+        check_resume_config(
+            exp_dir / "config.yaml", cfg, RESUME_MAY_CHANGE, allow_config_change, log
+        )
     if not cfg.data.train:
         raise ValueError("data.train is not set (a Kaldi data dir or wav.scp)")
     sr = cfg.model.sample_rate
