@@ -61,7 +61,11 @@ def decode_scp(codec_dir: str, codes_scp: str, out_dir: str, n_q: int = 0) -> in
         scp[utt] = str(path.resolve())
         if path.is_file():
             continue
-        arr = np.asarray(table[utt])
+        try:
+            arr = np.asarray(table[utt])
+        except Exception as e:  # a torn or corrupt ark: kaldiio's message names no utterance
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ValueError(f"{codes_scp}: utterance '{utt}': cannot read codes ({msg})") from None
         if arr.ndim != 2:
             raise ValueError(
                 f"{codes_scp}: utterance '{utt}': codes of shape {arr.shape}, want [T, n_q]"

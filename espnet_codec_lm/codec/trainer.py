@@ -197,10 +197,21 @@ class CodecTrainer:
             state = torch.load(path, map_location="cpu", weights_only=True)
             self.model.load_state_dict(state["model"])
             self.opt_g.load_state_dict(state["opt_g"])
-        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, TypeError) as e:
+        except (
+            pickle.UnpicklingError,
+            RuntimeError,
+            EOFError,
+            KeyError,
+            TypeError,
+            ValueError,
+            OSError,
+        ) as e:
             lines = [ln for ln in str(e).splitlines() if "WeightsUnpickler error:" in ln]
             why = lines[0].split("error:", 1)[1] if lines else (str(e).splitlines() or [""])[0]
-            why = why.split(". Please")[0].strip() or type(e).__name__
+            why = (
+                why.split(". Please")[0].split(". This is an internal")[0].strip()
+                or type(e).__name__
+            )
             raise ValueError(
                 f"{path}: cannot resume from this checkpoint ({why}); use --no_resume to start over"
             ) from None

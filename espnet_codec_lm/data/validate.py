@@ -13,6 +13,7 @@ and returns a consistent :class:`DataDir` plus the dropped ids.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -189,4 +190,5 @@ def clean_data_dir(dd: DataDir, problems: list[Problem]) -> tuple[DataDir, list[
     bad = {pr.utt for pr in problems if pr.utt is not None and "not sorted" not in pr.message}
     keep = [u for u in dd.utt2spk if u not in bad]
     dropped = sorted(u for u in bad if u in dd.utt2spk)
-    return dd.subset(keep), dropped
+    # the clean subset still names its source directory in errors (durations of a filter)
+    return dataclasses.replace(dd.subset(keep), path=dd.path), dropped

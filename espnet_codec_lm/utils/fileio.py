@@ -15,11 +15,20 @@ from pathlib import Path
 from typing import IO
 
 
+def _file_target(path: str | Path) -> Path:
+    """``path`` with its directory created; a directory at ``path`` itself is a one-line error
+    (``os.replace`` would fail only after the whole file was written)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a directory (a file name is needed)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file that replaces ``path`` only if the ``with`` block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _file_target(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     binary = "b" in mode
     try:
@@ -50,8 +59,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path for a library that insists on writing by name (``sf.write``,
     ``torch.save``, ``save_file``); it is renamed onto ``path`` when the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _file_target(path)
     fd, tmp = tempfile.mkstemp(
         prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent
     )
@@ -111,3 +119,20 @@ def id_path(directory: str | Path, uid: str, suffix: str = "", prefix: str = "")
     if path.name != name or path.parent != directory or unsafe_id_reason(name) is not None:
         raise UnsafeIdError(f"{directory}: utterance '{uid}': {name!r} would leave the directory")
     return path
+
+
+def read_json_object(path: str | Path) -> dict:
+    """A JSON object from ``path``; not UTF-8, not JSON or not an object is a one-line
+    ``ValueError`` naming the file (and the line of a syntax error)."""
+    import json
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not valid UTF-8 (byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: line {e.lineno} not valid JSON: {e.msg}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
