@@ -38,7 +38,7 @@ from espnet_codec_lm.codec.losses import (
 )
 from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
 from espnet_codec_lm.config import check_resume_config, dump_config
-from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text
+from espnet_codec_lm.utils.fileio import atomic_path
 
 log = logging.getLogger("codec_train")
 # config keys a resumed run may change without --allow_config_change (each change is logged):
@@ -169,19 +169,14 @@ class CodecTrainer:
         return state
 
     def save(self, sampler: SegmentSampler | None) -> None:
-        """Atomically write ``checkpoint.pt``, the ``codec/`` dir and a weight snapshot."""
+        """Atomically write ``checkpoint.pt``, the ``codec/`` dir (weights, config and step as
+        one directory swap) and a weight snapshot."""
         from safetensors.torch import save_file
 
         assert self.exp_dir is not None
         with atomic_path(self.exp_dir / "checkpoint.pt") as tmp:
             torch.save(self.state_dict(sampler), tmp)
-        save_codec(self.model, self.exp_dir / "codec")
-        atomic_write_text(
-            self.exp_dir / "codec" / "train_state.json",
-            json.dumps(
-                {"step": self.step, "saved": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
-            ),
-        )
+        self.save_codec_dir()
         snaps = self.exp_dir / "snapshots"
         snaps.mkdir(exist_ok=True)
         weights = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
@@ -189,6 +184,22 @@ class CodecTrainer:
             save_file(weights, str(tmp))
         for old in sorted(snaps.glob("step*.safetensors"))[: -self.cfg.keep_snapshots]:
             old.unlink()
+
+    def save_codec_dir(self) -> None:
+        """``codec/``: the generator's weights, config and step, swapped in as one directory."""
+        assert self.exp_dir is not None
+        state = {"step": self.step, "saved": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+        save_codec(self.model, self.exp_dir / "codec", {"train_state.json": json.dumps(state)})
+
+    def codec_dir_step(self) -> int | None:
+        """The step of ``codec/`` (``None`` when it is missing or unreadable)."""
+        assert self.exp_dir is not None
+        try:
+            return int(
+                json.loads((self.exp_dir / "codec" / "train_state.json").read_text())["step"]
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def load(self, path: Path, sampler: SegmentSampler | None) -> None:
         import pickle
@@ -376,6 +387,9 @@ def train(
     if resume and ckpt.is_file():
         trainer.load(ckpt, sampler)
         log.info("resumed from %s at step %d", ckpt, trainer.step)
+        if trainer.codec_dir_step() != trainer.step:  # killed between checkpoint.pt and codec/
+            log.info("%s: not of step %d; rewriting it", exp_dir / "codec", trainer.step)
+            trainer.save_codec_dir()
     dump_config(cfg, exp_dir / "config.yaml")  # the effective config of the latest (re)start
     record_start(exp_dir, trainer.step, command)
     n_params = sum(p.numel() for p in trainer.model.parameters())

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from espnet_codec_lm.lm.vocab import IGNORE_ID, STREAM_PAD, VocabLayout
-from espnet_codec_lm.utils.fileio import read_json_object
+from espnet_codec_lm.utils.fileio import read_json_object, umask_modes
 
 CONFIG_FILE = "config.json"
 HEADS_FILE = "speech_heads.safetensors"
@@ -334,7 +334,6 @@ class SpeechLM(nn.Module):
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
         try:
-            os.chmod(tmp, 0o755)
             self.lm.save_pretrained(str(tmp))
             if len(self.extra_heads):
                 heads = {
@@ -347,6 +346,7 @@ class SpeechLM(nn.Module):
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             if tokenizer is not None:
                 tokenizer.save(tmp)
+            umask_modes(tmp)  # mkdtemp's 0700 and safetensors' 0600 would stay
             _replace_dir(tmp, directory)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -386,6 +386,7 @@ class SpeechLM(nn.Module):
             text_lm.save_pretrained(str(tmp))
             if tokenizer is not None:
                 tokenizer.save(tmp)
+            umask_modes(tmp)  # mkdtemp's 0700 and safetensors' 0600 would stay
             _replace_dir(tmp, directory)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
