@@ -147,3 +147,23 @@ def test_codec_decode_into_wavs_of_unknown_origin_is_refused(tmp_path, codecs):
     res = call_main("codec_decode", "--codec_dir", a, "--codes", tmp_path / "dump" / "codes.scp",
                     "--out_dir", out)  # fmt: skip
     assert_one_line_error(res, str(out / "wav"), "without codec_decode.yaml")
+
+
+@pytest.mark.parametrize("codebook_size, n_q", [(8, 3), (16, 2)])
+def test_lm_stages_refuse_codes_that_do_not_fit_the_vocabulary(
+    tmp_path, lm_exp, test_set, codebook_size, n_q
+):
+    """Codes of an 8-code codec for an LM of 16 codes per stream pass the per-code range check
+    (every code < 16) and were used silently; 2 codebooks for 3 streams. ``codes.yaml`` says
+    so before any array is read."""
+    data, _ = test_set
+    codec = make_tiny_codec(tmp_path / "codec", codebook_size=codebook_size)
+    out = tmp_path / "dump"
+    assert _tok(codec, data, out, "--n_q", str(n_q)).rc == 0
+    res = call_main("lm_decode", "--data_dir", data, "--codes", out / "codes.scp", "--lm", lm_exp,
+                    "--out_dir", tmp_path / "decode", "task=asr", "decoding.text.max_len_cap=4")  # fmt: skip
+    assert_one_line_error(
+        res, str(out / "codes.yaml"), f"{n_q} codebooks x {codebook_size} codes",
+        "3 streams x 16 codes",
+    )  # fmt: skip
+    assert not (tmp_path / "decode" / "meta.yaml").exists()
