@@ -43,7 +43,7 @@ def _provenance(codec_dir: str, codes_scp: str, n_q: int) -> dict:
     import re
     from pathlib import Path
 
-    from espnet_codec_lm.codec.tokenize import _sha256
+    from espnet_codec_lm.utils.fileio import sha256_files
 
     scp = Path(codes_scp)
     arks = sorted(
@@ -55,13 +55,13 @@ def _provenance(codec_dir: str, codes_scp: str, n_q: int) -> dict:
     )
     return {
         "codec": {
-            "sha256": _sha256(
+            "sha256": sha256_files(
                 Path(codec_dir) / "config.yaml", Path(codec_dir) / "model.safetensors"
             ),
             "path": str(Path(codec_dir).resolve()),
         },
         "n_q": n_q,
-        "codes": {"sha256": _sha256(scp, *map(Path, arks)), "path": str(scp.resolve())},
+        "codes": {"sha256": sha256_files(scp, *map(Path, arks)), "path": str(scp.resolve())},
     }
 
 

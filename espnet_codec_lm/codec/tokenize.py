@@ -97,22 +97,10 @@ def _shard_worker(args: tuple) -> int:
     return encode_shard(*args)
 
 
-def _sha256(*files: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for f in files:
-        if f.is_file():
-            with open(f, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 def codes_provenance(codec_dir: str | Path, src: str | Path, n_q: int) -> dict:
     """What makes the codes of ``src`` (a data dir or an audio list): see the module docstring."""
     from espnet_codec_lm.codec.model import load_codec
+    from espnet_codec_lm.utils.fileio import sha256_files
 
     codec_dir, src = Path(codec_dir), Path(src)
     codec = load_codec(codec_dir)
@@ -121,7 +109,7 @@ def codes_provenance(codec_dir: str | Path, src: str | Path, n_q: int) -> dict:
     inputs = [src / "wav.scp", src / "segments"] if src.is_dir() else [src]
     return {
         "codec": {
-            "sha256": _sha256(codec_dir / "config.yaml", codec_dir / "model.safetensors"),
+            "sha256": sha256_files(codec_dir / "config.yaml", codec_dir / "model.safetensors"),
             "path": str(codec_dir.resolve()),
         },
         "n_q": n_q,
@@ -129,7 +117,7 @@ def codes_provenance(codec_dir: str | Path, src: str | Path, n_q: int) -> dict:
         "frame_rate": codec.frame_rate,
         "sample_rate": codec.sample_rate,
         "dtype": np.dtype(codes_dtype(codec.codebook_size)).name,
-        "data": {"sha256": _sha256(*inputs), "path": str(src.resolve())},
+        "data": {"sha256": sha256_files(*inputs), "path": str(src.resolve())},
     }
 
 

@@ -238,3 +238,18 @@ def replace_dir(new: str | Path, path: str | Path) -> None:
     os.rename(path, old)
     os.rename(new, path)
     shutil.rmtree(old)
+
+
+def sha256_files(*files: Path) -> str:
+    """sha256 over the bytes of ``files`` in order (a missing file counts as empty; each file
+    ends with a separator, so moving bytes between files changes the digest)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in map(Path, files):
+        if f.is_file():
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        h.update(b"\0")
+    return h.hexdigest()
