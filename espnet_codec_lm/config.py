@@ -150,13 +150,48 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
+def _check_unique(node: yaml.Node, where: str, source: str) -> None:
+    """A ConfigError naming file, line and dotted key for a key given twice in one mapping
+    (PyYAML keeps the last silently)."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            full = f"{where}.{key}" if where and key is not None else key
+            if key is not None and key != "<<":
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise ConfigError(
+                        f"{source}: line {line} duplicate key '{full}' (first on line {seen[key]})"
+                    )
+                seen[key] = line
+            _check_unique(value_node, full or where, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_unique(item, f"{where}[{i}]", source)
+
+
+def _load_unique(text: str, source: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_unique(node, "", source)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping; a syntax error becomes a one-line ConfigError naming file and line."""
+    """Read a YAML mapping; a syntax error or a duplicate key becomes a one-line ConfigError
+    naming file and line."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = _load_unique(path.read_text(encoding="utf-8"), str(path))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
@@ -207,3 +242,64 @@ def dump_config(cfg: Any, path: str | Path) -> None:
     from espnet_codec_lm.utils.fileio import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict) and data:
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: data}
+
+
+_ABSENT = "<absent>"
+
+
+def config_changes(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
+    """``(dotted key, old value, new value)`` for every leaf that differs (``<absent>`` where a
+    key is only on one side), sorted by key."""
+    a, b = _flatten(old), _flatten(new)
+    keys = sorted(k for k in set(a) | set(b) if a.get(k, _ABSENT) != b.get(k, _ABSENT))
+    return [(k, a.get(k, _ABSENT), b.get(k, _ABSENT)) for k in keys]
+
+
+def check_resume_config(
+    saved: str | Path,
+    cfg: Any,
+    may_change: Sequence[str],
+    allow_change: bool,
+    log: Any,
+    flag: str = "--allow_config_change",
+) -> list[tuple[str, Any, Any]]:
+    """Compare the config a run is resumed with to the one its experiment saved (``saved``).
+
+    Keys under ``may_change`` (dotted keys or section prefixes: the stopping rule, logging and
+    checkpoint cadence, which do not change what a step computes) may differ: each change is
+    logged. Any other difference is a one-line ConfigError naming the file and the keys,
+    unless ``allow_change`` (the ``flag`` of the entry point), which logs each one as a warning.
+    A missing ``saved`` file (an experiment of an older version) is not checked. Returns the
+    changes."""
+    saved = Path(saved)
+    if not saved.is_file():
+        return []
+    current = yaml.safe_load(yaml.safe_dump(to_dict(cfg), allow_unicode=True))
+    changes = config_changes(read_yaml(saved), current)
+
+    def free(key: str) -> bool:
+        return any(key == m or key.startswith(m + ".") for m in may_change)
+
+    refused = [c for c in changes if not free(c[0])]
+    if refused and not allow_change:
+        shown = "; ".join(f"{k}: {o!r} -> {n!r}" for k, o, n in refused[:4])
+        more = f"; and {len(refused) - 4} more" if len(refused) > 4 else ""
+        raise ConfigError(
+            f"{saved}: resuming with a changed config ({shown}{more}); rerun with the saved "
+            f"config, pass {flag} to continue with the new one, or use another exp_dir"
+        )
+    for k, o, n in changes:
+        if free(k):
+            log.info("config change on resume (allowed): %s: %r -> %r", k, o, n)
+        else:
+            log.warning("config change on resume (%s): %s: %r -> %r", flag, k, o, n)
+    return changes

@@ -3,7 +3,9 @@
 Each utterance is stored as an integer array ``[T, n_q]`` (frames x codebooks; int16 for
 codebooks of up to 32,768 codes, else int32), ``n_q`` = 3 by default (the LM's L'). ``--nj``
 shards the work over processes; an interrupted run resumes where it stopped when rerun, and a
-finished one (``codes.scp`` present) is skipped.
+finished one (``codes.scp`` present) is skipped. ``codes.yaml`` records the codec checksum,
+``n_q``, codebook size and frame rate and the audio list's checksum; a rerun with other
+settings is refused unless ``--redo``.
 
 Usage:
     python -m espnet_codec_lm.bin.codec_tokenize \
@@ -32,6 +34,12 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--nj", type=int, default=1, help="parallel processes")
     p.add_argument("--name", default="codes", help="output base name (codes_tgt for S2ST)")
     p.add_argument("--scp_name", default="wav.scp", help="audio list inside --data")
+    p.add_argument(
+        "--redo",
+        action="store_true",
+        help="remove this --name's outputs in --out_dir (codes, shards, <name>.yaml) and start "
+        "over (needed when they were made with another codec, --n_q or data)",
+    )
     return p
 
 
@@ -45,7 +53,14 @@ def main(argv: list[str] | None = None) -> int:
         from espnet_codec_lm.codec.tokenize import tokenize
 
         scp = tokenize(
-            args.codec_dir, args.data, args.out_dir, args.n_q, args.nj, args.name, args.scp_name
+            args.codec_dir,
+            args.data,
+            args.out_dir,
+            args.n_q,
+            args.nj,
+            args.name,
+            args.scp_name,
+            redo=args.redo,
         )
         log.info("wrote %s", scp)
     except (ValueError, FileNotFoundError) as e:

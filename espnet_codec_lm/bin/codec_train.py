@@ -34,6 +34,13 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="codec training YAML (CodecTrainConfig)")
     p.add_argument("--exp_dir", required=True, help="experiment directory (checkpoints, logs)")
     p.add_argument("--no_resume", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument(
+        "--allow_config_change",
+        action="store_true",
+        help="resume although the config differs from the experiment's config.yaml in more than "
+        "max_steps / log_every / valid_every / ckpt_every_s / keep_snapshots / num_threads / "
+        "data.valid (each change is logged)",
+    )
     p.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. max_steps=100")
     return p
 
@@ -55,7 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         command = "python -m espnet_codec_lm.bin.codec_train " + shlex.join(
             sys.argv[1:] if argv is None else argv
         )
-        train(cfg, args.exp_dir, resume=not args.no_resume, command=command)
+        train(
+            cfg,
+            args.exp_dir,
+            resume=not args.no_resume,
+            command=command,
+            allow_config_change=args.allow_config_change,
+        )
     except (ValueError, FileNotFoundError) as e:
         log.error("%s", e)
         return 1

@@ -79,6 +79,8 @@ def run(args) -> str | None:
         raise ValueError("--task tts needs a non-empty --text")
     if task == "s2tt" and not args.target_lang:
         raise ValueError("--task s2tt needs --target_lang (en or zh)")
+    if args.out and Path(args.out).is_dir():  # before the models are loaded
+        raise ValueError(f"--out {args.out}: is a directory (give a file name)")
     wav = _read_wav(args.wav, "--wav", task) if task != "tts" else None
     prompt = _read_wav(args.prompt_wav, "--prompt_wav", task) if task == "tts" else None
 
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.disable_progress_bar()  # the per-load weight bar would bury our own log lines
     try:
         text = run(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"infer: error: {msg}", file=sys.stderr)
         return 1

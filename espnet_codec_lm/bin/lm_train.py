@@ -1,7 +1,9 @@
 """Train the speech LM: continual pre-training (CPT) or supervised fine-tuning (SFT).
 
 One process (CPU, or one GPU), or many under torchrun (FSDP2; gloo on CPU, nccl on GPU). A rerun
-with the same ``--exp_dir`` resumes from the latest checkpoint and skips a finished run.
+with the same ``--exp_dir`` resumes from the latest checkpoint and skips a finished run; a
+resume with a changed config (beyond ``stop``, ``log``, ``checkpoint``, ``eval``, ``system``) is
+refused unless ``--allow_config_change``.
 
 Usage:
     # one process, the mini recipe's debug model
@@ -41,6 +43,12 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no_resume", action="store_true", help="ignore existing checkpoints (start over)"
     )
+    p.add_argument(
+        "--allow_config_change",
+        action="store_true",
+        help="resume although the config differs from the experiment's config.yaml in more than "
+        "the stopping rule / logging / checkpoint / validation cadence (each change is logged)",
+    )
     p.add_argument("overrides", nargs="*", help="key=value config overrides (dotted keys)")
     return p
 
@@ -64,7 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         from espnet_codec_lm.train.distributed import init_distributed, shutdown
 
         env = init_distributed(cfg.dist)
-        trainer = build_trainer(cfg, args.exp_dir, env, resume=not args.no_resume)
+        trainer = build_trainer(
+            cfg,
+            args.exp_dir,
+            env,
+            resume=not args.no_resume,
+            allow_config_change=args.allow_config_change,
+        )
         trainer.fit()
         latest = trainer.ckpt.latest()
         if env.is_main and latest is not None:

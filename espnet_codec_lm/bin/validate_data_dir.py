@@ -97,6 +97,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         if filtered:
             log.info("filtered out %d utterance(s) by duration / text length", len(filtered))
+        if not len(dd):
+            print(
+                f"validate_data_dir: error: {args.data_dir}: no utterance left "
+                f"({len(skipped)} skipped as bad, {len(filtered)} filtered by duration / text "
+                f"length); nothing written",
+                file=sys.stderr,
+            )
+            return 1
         out = write_data_dir(dd, args.out)
         write_table(out / "skipped_utts", reasons)
         write_table(out / "filtered_utts", filtered)

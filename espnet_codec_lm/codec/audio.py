@@ -21,13 +21,15 @@ def _scp_path(data: str | Path) -> Path:
 
 
 def list_utterances(data: str | Path) -> list[tuple[str, str, float | None, float | None]]:
-    """``(utt_id, wav.scp value, start_s, end_s)`` for a data dir or a ``wav.scp`` file, sorted."""
+    """``(utt_id, wav.scp value, start_s, end_s)`` for a data dir or a ``wav.scp`` file, sorted.
+    An utterance id that is not a safe file name is a one-line error naming file and line."""
     scp = _scp_path(data)
-    table = read_table(scp)
     seg_file = scp.parent / "segments" if Path(data).is_dir() else None
-    if seg_file is not None and seg_file.is_file():
+    segmented = seg_file is not None and seg_file.is_file()
+    table = read_table(scp, check_ids=not segmented)  # keys are recording ids with segments
+    if segmented:
         out = []
-        for utt, value in read_table(seg_file).items():
+        for utt, value in read_table(seg_file, check_ids=True).items():
             parts = value.split()
             if len(parts) != 3 or parts[0] not in table:
                 raise DataDirError(f"{seg_file}: utterance '{utt}': bad segment '{value}'")

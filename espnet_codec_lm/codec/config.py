@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
+from espnet_codec_lm.config import ConfigError
+
 
 @dataclass
 class EncoderConfig:
@@ -157,3 +159,19 @@ class CodecTrainConfig:
     ckpt_every_s: float = 300.0  # checkpoint at most this often (and at the end)
     keep_snapshots: int = 3  # numbered weight snapshots kept beside ``last``
     num_threads: int = 1
+
+    def __post_init__(self) -> None:
+        counts = {
+            "max_steps": (self.max_steps, 1),
+            "log_every": (self.log_every, 1),
+            "valid_every": (self.valid_every, 1),
+            "keep_snapshots": (self.keep_snapshots, 1),
+            "num_threads": (self.num_threads, 1),
+            "optim.lr_decay_every": (self.optim.lr_decay_every, 1),
+            "loss.adv_start_step": (self.loss.adv_start_step, 0),
+        }
+        for key, (value, least) in counts.items():
+            if value < least:
+                raise ConfigError(f"{key} must be >= {least}, got {value}")
+        if self.ckpt_every_s < 0:
+            raise ConfigError(f"ckpt_every_s must be >= 0, got {self.ckpt_every_s}")

@@ -22,7 +22,7 @@ import yaml
 from espnet_codec_lm.codec.metrics import mel_distance, pesq_score, si_snr, stoi_score
 from espnet_codec_lm.codec.model import SoundStreamCodec
 from espnet_codec_lm.codec.trainer import codebook_usage
-from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text
+from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text, id_path
 
 log = logging.getLogger("codec_eval")
 METRICS = ("mel_distance", "si_snr", "pesq_wb", "pesq_nb", "stoi")
@@ -37,7 +37,8 @@ def evaluate(
     with_pesq: bool = True,
 ) -> dict:
     """Score ``codec`` on ``(utt_id, audio)`` pairs; write the files listed above; return the
-    summary (``{"n_q": {n: {metric: mean}}, "usage": {...}, "num_utts": N}``)."""
+    summary (``{"n_q": {n: {metric: mean}}, "usage": {...}, "num_utts": N, "num_scored": K,
+    "dropped": {utt: why}}``): every mean is over the same K utterances."""
     from espnet_codec_lm.utils.progress import progress
 
     out_dir = Path(out_dir)
@@ -65,16 +66,35 @@ def evaluate(
             row["stoi"] = stoi_score(wav, hyp, sr)
             rows.append(row)
         if i < num_plots:
-            plot_spectrograms(wav, hyps, sr, out_dir / f"spec_{utt}.png", utt)
-    summary: dict = {"num_utts": len(utts), "n_q": {}, "usage": {}}
+            plot_spectrograms(wav, hyps, sr, id_path(out_dir, utt, ".png", prefix="spec_"), utt)
+    # every mean is over one set of utterances: one whose metric could not be computed at some
+    # number of codebooks (PESQ finds no speech in it, ...) is left out of all of them, named
+    computed = [m for m in METRICS if with_pesq or not m.startswith("pesq")]
+    dropped: dict[str, str] = {}
+    for r in rows:
+        bad = [m for m in computed if not math.isfinite(r[m])]
+        if bad and r["utt"] not in dropped:
+            dropped[r["utt"]] = f"{bad[0]} not computable with {r['n_q']} codebook(s)"
+    for utt, why in dropped.items():
+        log.warning("utterance '%s': %s; left out of every mean", utt, why)
+    kept = [r for r in rows if r["utt"] not in dropped]
+    if not kept:
+        raise ValueError(f"no utterance could be scored ({len(dropped)} left out: see the log)")
+    summary: dict = {
+        "num_utts": len(utts),
+        "num_scored": len(utts) - len(dropped),
+        "dropped": dropped,
+        "n_q": {},
+        "usage": {},
+    }
     frame_rate = codec.frame_rate
     bits = math.log2(codec.codebook_size)
     for n in n_q_list:
-        sel = [r for r in rows if r["n_q"] == n]
+        sel = [r for r in kept if r["n_q"] == n]
         entry = {"kbps": round(n * frame_rate * bits / 1000, 3)}
         for m in METRICS:
             vals = np.array([r[m] for r in sel], dtype=np.float64)
-            entry[m] = float(np.nanmean(vals)) if np.isfinite(vals).any() else math.nan
+            entry[m] = float(np.mean(vals)) if m in computed else math.nan
         summary["n_q"][n] = entry
     for q in range(max_q):
         ppl, used = codebook_usage(hist[q])
@@ -89,8 +109,18 @@ def evaluate(
 
 def results_markdown(summary: dict) -> str:
     """Markdown tables of an :func:`evaluate` summary."""
+    dropped = summary.get("dropped") or {}
+    scored = (
+        ""
+        if not dropped
+        else (
+            f" ({summary['num_scored']} scored; left out of every mean: "
+            + ", ".join(f"{u} ({why})" for u, why in dropped.items())
+            + ")"
+        )
+    )
     out = [
-        f"Test utterances: {summary['num_utts']}",
+        f"Test utterances: {summary['num_utts']}{scored}",
         "",
         "| codebooks | kbps | mel distance | SI-SNR (dB) | PESQ (wb) | PESQ (nb) | STOI |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

@@ -120,11 +120,23 @@ def load_codec(codec_dir: str | Path, device: str = "cpu") -> SoundStreamCodec:
     weights = codec_dir / "model.safetensors"
     if not weights.is_file():
         raise FileNotFoundError(f"{weights}: no codec weights")
+    from safetensors import safe_open
+
+    from espnet_codec_lm.config import read_yaml
+
     model = SoundStreamCodec(codec_model_config_from_yaml(codec_dir / "config.yaml"))
+    data = read_yaml(codec_dir / "config.yaml")
     try:
         state = load_file(str(weights), device=device)
+        with safe_open(str(weights), "pt") as f:
+            saved = (f.metadata() or {}).get(CONFIG_KEY)
     except Exception as e:  # safetensors raises its own error types on corrupt files
         raise ValueError(f"{weights}: unreadable weights: {e}") from None
+    if saved is not None and saved != config_digest(data):  # older codecs have no digest
+        raise ValueError(
+            f"{weights}: saved with another config than {codec_dir / 'config.yaml'} "
+            "(a torn or mixed copy?)"
+        )
     missing, unexpected = model.load_state_dict(state, strict=False)
     # a shipped codec may omit the EMA sums (training-only); rebuild them from the codes
     missing = [k for k in missing if not k.endswith(TRAINING_ONLY)]
@@ -144,16 +156,21 @@ def load_codec(codec_dir: str | Path, device: str = "cpu") -> SoundStreamCodec:
 
 #: state-dict entries only training needs (left out of a shipped codec to keep it small)
 TRAINING_ONLY = (".embed_sum",)
+#: safetensors metadata key: :func:`config_digest` of the config the weights were saved with
+CONFIG_KEY = "codec_config_sha256"
 
 
 def export_weights(src: str | Path, dest: str | Path, half: bool = True) -> None:
     """Copy ``model.safetensors`` without training-only entries, floats in fp16 when ``half``
     (halves the file; :func:`load_codec` loads it back into float32)."""
+    from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
     from espnet_codec_lm.utils.fileio import atomic_path
 
     state = load_file(str(src))
+    with safe_open(str(src), "pt") as f:
+        metadata = f.metadata()  # the config digest travels with the weights
     if not any(k.endswith(TRAINING_ONLY) for k in state) and not any(
         v.dtype == torch.float32 for v in state.values()
     ):
@@ -169,19 +186,36 @@ def export_weights(src: str | Path, dest: str | Path, half: bool = True) -> None
             continue
         out[k] = v.half() if half and v.is_floating_point() else v
     with atomic_path(dest) as tmp:
-        save_file(out, str(tmp))
+        save_file(out, str(tmp), metadata=metadata)
 
 
-def save_codec(model: SoundStreamCodec, codec_dir: str | Path) -> None:
-    """Write ``config.yaml`` + ``model.safetensors`` (atomically) for :func:`load_codec`."""
+def config_digest(data: dict) -> str:
+    """sha256 of a codec ``config.yaml``'s content (canonical JSON of the mapping, so comments
+    and key order do not count, and fields added to the dataclass later do not change it):
+    stored in the weights' metadata, so weights are never loaded with another config than the
+    one they were saved with."""
+    import hashlib
+    import json
+
+    blob = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def save_codec(
+    model: SoundStreamCodec, codec_dir: str | Path, extra: dict[str, str] | None = None
+) -> None:
+    """Write ``config.yaml`` + ``model.safetensors`` (+ ``extra`` text files) for
+    :func:`load_codec` as one directory swap: a reader sees the old pair or the new pair."""
     from safetensors.torch import save_file
 
-    from espnet_codec_lm.config import dump_config
-    from espnet_codec_lm.utils.fileio import atomic_path
+    from espnet_codec_lm.config import dump_config, read_yaml
+    from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text, staged_dir
 
-    codec_dir = Path(codec_dir)
-    codec_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(codec_dir / "model.safetensors") as tmp:
-        save_file(state, str(tmp))
-    dump_config(model.cfg, codec_dir / "config.yaml")
+    with staged_dir(codec_dir) as new:
+        dump_config(model.cfg, new / "config.yaml")
+        digest = config_digest(read_yaml(new / "config.yaml"))
+        with atomic_path(new / "model.safetensors") as tmp:  # atomic_path: the umask's mode
+            save_file(state, str(tmp), metadata={CONFIG_KEY: digest})
+        for name, text in (extra or {}).items():
+            atomic_write_text(new / name, text)

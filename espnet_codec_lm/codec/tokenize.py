@@ -7,6 +7,15 @@ a crash the complete lines of a shard scp say what is done and a rerun encodes o
 When every shard is complete they are merged into ``<name>.ark`` + ``<name>.scp`` (with
 ``<name>.num_frames``, frames per utterance, written just before the scp; the scp is
 written last, atomically: its presence means the stage is done) and the shard files removed.
+
+Provenance: ``<name>.yaml`` (e.g. ``codes.yaml``), written before the first shard, records
+what makes the codes: the codec's checksum (``config.yaml`` + ``model.safetensors``), ``n_q``,
+codebook size, frame and sample rate, and the checksum of the audio list (``wav.scp`` /
+``segments``; the audio files themselves are not hashed). A rerun whose settings differ from it
+is refused (``redo`` removes every output of ``<name>`` and starts over), so codes of two codecs,
+two ``n_q`` or two data sets are never mixed or kept. Shards without ``<name>.yaml`` cannot be
+told apart and are discarded; a finished ``<name>.scp`` without it (written before provenance
+was recorded) is kept with a warning.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from espnet_codec_lm.data.kaldi_io import num_frames_path
 
@@ -87,6 +97,47 @@ def _shard_worker(args: tuple) -> int:
     return encode_shard(*args)
 
 
+def codes_provenance(codec_dir: str | Path, src: str | Path, n_q: int) -> dict:
+    """What makes the codes of ``src`` (a data dir or an audio list): see the module docstring."""
+    from espnet_codec_lm.codec.model import load_codec
+    from espnet_codec_lm.utils.fileio import sha256_files
+
+    codec_dir, src = Path(codec_dir), Path(src)
+    codec = load_codec(codec_dir)
+    if not 1 <= n_q <= codec.num_codebooks:
+        raise ValueError(f"--n_q {n_q}: the codec has {codec.num_codebooks} codebooks")
+    inputs = [src / "wav.scp", src / "segments"] if src.is_dir() else [src]
+    return {
+        "codec": {
+            "sha256": sha256_files(codec_dir / "config.yaml", codec_dir / "model.safetensors"),
+            "path": str(codec_dir.resolve()),
+        },
+        "n_q": n_q,
+        "codebook_size": codec.codebook_size,
+        "frame_rate": codec.frame_rate,
+        "sample_rate": codec.sample_rate,
+        "dtype": np.dtype(codes_dtype(codec.codebook_size)).name,
+        "data": {"sha256": sha256_files(*inputs), "path": str(src.resolve())},
+    }
+
+
+def provenance_changes(old: dict, new: dict) -> list[str]:
+    """Keys whose values differ (paths are recorded for people, not compared: a moved
+    directory with the same content makes the same codes)."""
+    from espnet_codec_lm.config import config_changes
+
+    return [
+        f"{k}: {o!r} -> {n!r}" for k, o, n in config_changes(old, new) if not k.endswith(".path")
+    ]
+
+
+def _outputs(out_dir: Path, name: str) -> list[Path]:
+    """Every file this stage writes for ``name`` (final files, shards, provenance)."""
+    fixed = [out_dir / f"{name}.{ext}" for ext in ("ark", "scp", "num_frames", "yaml")]
+    shards = [p for p in out_dir.glob(f"{name}.*.*") if p.name.split(".")[-2].isdigit()]
+    return [p for p in fixed if p.exists()] + sorted(shards)
+
+
 def tokenize(
     codec_dir: str | Path,
     data: str | Path,
@@ -95,25 +146,59 @@ def tokenize(
     nj: int = 1,
     name: str = "codes",
     scp_name: str = "wav.scp",
+    redo: bool = False,
 ) -> Path:
     """Encode every utterance of ``data`` (a data dir, whose ``scp_name`` is read, or a scp
-    file) into ``out_dir/<name>.{ark,scp}``; return the scp path. Reruns resume."""
+    file) into ``out_dir/<name>.{ark,scp}`` (+ ``<name>.yaml``); return the scp path. Reruns
+    with the same settings resume; other settings are refused unless ``redo``."""
     import kaldiio
 
     from espnet_codec_lm.codec.audio import list_utterances
+    from espnet_codec_lm.config import read_yaml
     from espnet_codec_lm.utils.fileio import atomic_write_text
 
     out_dir = Path(out_dir)
     final_scp = out_dir / f"{name}.scp"
-    if final_scp.is_file():
-        log.info("%s exists: nothing to do", final_scp)
-        return final_scp
-    out_dir.mkdir(parents=True, exist_ok=True)
+    prov_file = out_dir / f"{name}.yaml"
     data = Path(data)
     src = data / scp_name if data.is_dir() and scp_name != "wav.scp" else data
-    utts = list_utterances(src)
+    utts = list_utterances(src)  # checks the ids before anything is written
     if not utts:
         raise ValueError(f"{src}: no utterances")
+    prov = codes_provenance(codec_dir, src, n_q)
+    outputs = _outputs(out_dir, name) if out_dir.is_dir() else []
+    if redo and outputs:
+        log.info("--redo: removing %d file(s) of %s/%s.*", len(outputs), out_dir, name)
+        for p in outputs:
+            p.unlink()
+    elif prov_file.is_file():
+        changes = provenance_changes(read_yaml(prov_file), prov)
+        if changes:
+            shown = "; ".join(changes[:3]) + (
+                f"; and {len(changes) - 3} more" if len(changes) > 3 else ""
+            )
+            raise ValueError(
+                f"{prov_file}: {out_dir}/{name}.* were made with other settings ({shown}); "
+                "pass --redo to remake them, or use another --out_dir"
+            )
+        if final_scp.is_file():
+            log.info("%s exists, made with these settings: nothing to do", final_scp)
+            return final_scp
+    elif final_scp.is_file():
+        log.warning(
+            "%s: no %s (made before provenance was recorded): kept unchecked",
+            final_scp,
+            prov_file.name,
+        )
+        return final_scp
+    elif outputs:  # shards of an unknown run: nothing says what made them
+        log.warning(
+            "%s: %d partial file(s) without %s: discarded", out_dir, len(outputs), prov_file.name
+        )
+        for p in outputs:
+            p.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(prov_file, yaml.safe_dump(prov, sort_keys=False))
     nj = max(1, min(nj, len(utts)))
     shards = [utts[j::nj] for j in range(nj)]
     jobs = [(str(codec_dir), s, str(out_dir / f"{name}.{j}"), n_q) for j, s in enumerate(shards)]
@@ -146,7 +231,7 @@ def tokenize(
     lengths = [f"{utt} {np.asarray(entries[utt]).shape[0]}" for utt in sorted(entries)]
     atomic_write_text(num_frames_path(final_scp), "\n".join(lengths) + "\n")
     atomic_write_text(final_scp, "\n".join(lines) + "\n")
-    for j in range(nj):
-        for ext in ("ark", "scp"):
-            (out_dir / f"{name}.{j}.{ext}").unlink(missing_ok=True)
+    for p in _outputs(out_dir, name):  # every shard, also of an earlier run with more --nj
+        if p.name.split(".")[-2].isdigit():
+            p.unlink()
     return final_scp

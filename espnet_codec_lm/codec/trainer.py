@@ -37,10 +37,21 @@ from espnet_codec_lm.codec.losses import (
     generator_adv_loss,
 )
 from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
-from espnet_codec_lm.config import dump_config
-from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text
+from espnet_codec_lm.config import check_resume_config, dump_config
+from espnet_codec_lm.utils.fileio import atomic_path
 
 log = logging.getLogger("codec_train")
+# config keys a resumed run may change without --allow_config_change (each change is logged):
+# they do not change what a training step computes
+RESUME_MAY_CHANGE = (
+    "max_steps",
+    "log_every",
+    "valid_every",
+    "ckpt_every_s",
+    "keep_snapshots",
+    "num_threads",
+    "data.valid",
+)
 
 
 def codebook_usage(hist: np.ndarray) -> tuple[float, float]:
@@ -158,19 +169,14 @@ class CodecTrainer:
         return state
 
     def save(self, sampler: SegmentSampler | None) -> None:
-        """Atomically write ``checkpoint.pt``, the ``codec/`` dir and a weight snapshot."""
+        """Atomically write ``checkpoint.pt``, the ``codec/`` dir (weights, config and step as
+        one directory swap) and a weight snapshot."""
         from safetensors.torch import save_file
 
         assert self.exp_dir is not None
         with atomic_path(self.exp_dir / "checkpoint.pt") as tmp:
             torch.save(self.state_dict(sampler), tmp)
-        save_codec(self.model, self.exp_dir / "codec")
-        atomic_write_text(
-            self.exp_dir / "codec" / "train_state.json",
-            json.dumps(
-                {"step": self.step, "saved": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
-            ),
-        )
+        self.save_codec_dir()
         snaps = self.exp_dir / "snapshots"
         snaps.mkdir(exist_ok=True)
         weights = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
@@ -179,6 +185,22 @@ class CodecTrainer:
         for old in sorted(snaps.glob("step*.safetensors"))[: -self.cfg.keep_snapshots]:
             old.unlink()
 
+    def save_codec_dir(self) -> None:
+        """``codec/``: the generator's weights, config and step, swapped in as one directory."""
+        assert self.exp_dir is not None
+        state = {"step": self.step, "saved": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+        save_codec(self.model, self.exp_dir / "codec", {"train_state.json": json.dumps(state)})
+
+    def codec_dir_step(self) -> int | None:
+        """The step of ``codec/`` (``None`` when it is missing or unreadable)."""
+        assert self.exp_dir is not None
+        try:
+            return int(
+                json.loads((self.exp_dir / "codec" / "train_state.json").read_text())["step"]
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def load(self, path: Path, sampler: SegmentSampler | None) -> None:
         import pickle
 
@@ -186,10 +208,21 @@ class CodecTrainer:
             state = torch.load(path, map_location="cpu", weights_only=True)
             self.model.load_state_dict(state["model"])
             self.opt_g.load_state_dict(state["opt_g"])
-        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, TypeError) as e:
+        except (
+            pickle.UnpicklingError,
+            RuntimeError,
+            EOFError,
+            KeyError,
+            TypeError,
+            ValueError,
+            OSError,
+        ) as e:
             lines = [ln for ln in str(e).splitlines() if "WeightsUnpickler error:" in ln]
             why = lines[0].split("error:", 1)[1] if lines else (str(e).splitlines() or [""])[0]
-            why = why.split(". Please")[0].strip() or type(e).__name__
+            why = (
+                why.split(". Please")[0].split(". This is an internal")[0].strip()
+                or type(e).__name__
+            )
             raise ValueError(
                 f"{path}: cannot resume from this checkpoint ({why}); use --no_resume to start over"
             ) from None
@@ -317,14 +350,24 @@ def record_start(exp_dir: Path, step: int, command: str | None) -> None:
 
 
 def train(
-    cfg: CodecTrainConfig, exp_dir: str | Path, resume: bool = True, command: str | None = None
+    cfg: CodecTrainConfig,
+    exp_dir: str | Path,
+    resume: bool = True,
+    command: str | None = None,
+    allow_config_change: bool = False,
 ) -> CodecTrainer:
-    """Train until ``cfg.max_steps``, resuming from ``exp_dir/checkpoint.pt`` when present."""
+    """Train until ``cfg.max_steps``, resuming from ``exp_dir/checkpoint.pt`` when present (a
+    config that differs from the saved one beyond ``RESUME_MAY_CHANGE`` is refused unless
+    ``allow_config_change``)."""
     from espnet_codec_lm.codec.audio import iter_audio
     from espnet_codec_lm.utils.progress import progress
 
     exp_dir = Path(exp_dir)
     torch.set_num_threads(cfg.num_threads)
+    if resume and (exp_dir / "checkpoint.pt").is_file():  # before any audio is read
+        check_resume_config(
+            exp_dir / "config.yaml", cfg, RESUME_MAY_CHANGE, allow_config_change, log
+        )
     if not cfg.data.train:
         raise ValueError("data.train is not set (a Kaldi data dir or wav.scp)")
     sr = cfg.model.sample_rate
@@ -344,6 +387,9 @@ def train(
     if resume and ckpt.is_file():
         trainer.load(ckpt, sampler)
         log.info("resumed from %s at step %d", ckpt, trainer.step)
+        if trainer.codec_dir_step() != trainer.step:  # killed between checkpoint.pt and codec/
+            log.info("%s: not of step %d; rewriting it", exp_dir / "codec", trainer.step)
+            trainer.save_codec_dir()
     dump_config(cfg, exp_dir / "config.yaml")  # the effective config of the latest (re)start
     record_start(exp_dir, trainer.step, command)
     n_params = sum(p.numel() for p in trainer.model.parameters())

@@ -100,7 +100,9 @@ class DataDir:
         return load_audio(self.wav_tgt[utt], sample_rate, utt, source=src)
 
     def durations(self) -> dict[str, float]:
-        """Seconds per utterance: ``utt2dur`` when present, else segments / audio headers."""
+        """Seconds per utterance: ``utt2dur`` when present, else segments / audio headers.
+        Audio whose header cannot be read is a one-line :class:`DataDirError` naming
+        ``wav.scp`` and the utterance."""
         if self.utt2dur is not None and set(self.utt2dur) >= set(self.utt2spk):
             return {u: self.utt2dur[u] for u in self.utt_ids}
         from espnet_codec_lm.data.audio import audio_duration
@@ -111,7 +113,14 @@ class DataDir:
             if start is not None and end is not None and end >= 0:
                 out[utt] = end - start
             else:
-                total = audio_duration(entry)
+                try:
+                    total = audio_duration(entry)
+                except (OSError, ValueError, RuntimeError, EOFError) as e:  # libsndfile: Runtime
+                    why = (str(e).splitlines() or [""])[0] or type(e).__name__
+                    raise DataDirError(
+                        f"{self.path or '.'}/wav.scp: utterance '{utt}': cannot read the "
+                        f"duration of {entry.strip()}: {why}"
+                    ) from None
                 out[utt] = total - (start or 0.0)
         return out
 
@@ -265,7 +274,7 @@ def read_data_dir(path: str | Path) -> DataDir:
     }
     return DataDir(
         wav_scp=read_table(path / "wav.scp"),
-        utt2spk=read_table(path / "utt2spk"),
+        utt2spk=read_table(path / "utt2spk", check_ids=True),
         text=opt("text"),
         segments=segments,
         utt2lang=opt("utt2lang"),

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from espnet_codec_lm.utils.fileio import atomic_open
+from espnet_codec_lm.utils.fileio import atomic_open, unsafe_id_reason
 
 
 class DataDirError(ValueError):
@@ -40,12 +40,15 @@ def parse_table(
     allow_empty_value: bool = False,
     check_sorted: bool = False,
     empty_message: str = "empty value",
+    check_ids: bool = False,
 ) -> tuple[dict[str, str], list[Problem]]:
     """Read ``id value`` lines leniently: the good lines, and every :class:`Problem` found.
 
     Problems: a line that is not UTF-8 (its id is still reported when it can be decoded), a
     line with no value (unless ``allow_empty_value``), a duplicated id (the first one is kept),
-    and with ``check_sorted`` the first id out of C-locale order.
+    with ``check_sorted`` the first id out of C-locale order, and with ``check_ids`` every id
+    that is not a safe file name (``fileio.unsafe_id_reason``: stages name files after
+    utterance ids; the line is kept, so ``skip_bad`` drops the utterance).
     """
     path = Path(path)
     problems: list[Problem] = []
@@ -76,6 +79,10 @@ def parse_table(
         if key in out:
             problems.append(Problem(str(path), "duplicate id", key, lineno))
             continue
+        reason = unsafe_id_reason(key) if check_ids else None
+        if reason is not None:
+            msg = f"id is not a safe file name ({reason})"
+            problems.append(Problem(str(path), msg, key, lineno))
         if check_sorted and prev is not None and key < prev and not unsorted_reported:
             msg = f"not sorted (comes after '{prev}'; write with LC_ALL=C sort)"
             problems.append(Problem(str(path), msg, key, lineno))
@@ -85,10 +92,13 @@ def parse_table(
     return out, problems
 
 
-def read_table(path: str | Path, allow_empty_value: bool = False) -> dict[str, str]:
+def read_table(
+    path: str | Path, allow_empty_value: bool = False, check_ids: bool = False
+) -> dict[str, str]:
     """Read ``id value`` lines into an ordered dict; the first problem (not UTF-8, empty value,
-    duplicate id) raises a one-line :class:`DataDirError` naming file, line and id."""
-    out, problems = parse_table(path, allow_empty_value)
+    duplicate id, with ``check_ids`` an id that is not a safe file name) raises a one-line
+    :class:`DataDirError` naming file, line and id."""
+    out, problems = parse_table(path, allow_empty_value, check_ids=check_ids)
     if problems:
         raise DataDirError(str(problems[0]))
     return out

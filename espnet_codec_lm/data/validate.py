@@ -13,6 +13,7 @@ and returns a consistent :class:`DataDir` plus the dropped ids.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -79,7 +80,7 @@ def load_lenient(path: str | Path) -> tuple[DataDir, list[Problem]]:
             translations[f.name.split(".", 1)[1]] = table(f.name, empty_message="empty translation")
     dd = DataDir(
         wav_scp=table("wav.scp", empty_message="no audio path") or {},
-        utt2spk=table("utt2spk", empty_message="no speaker") or {},
+        utt2spk=table("utt2spk", empty_message="no speaker", check_ids=True) or {},
         text=table("text", empty_message="empty transcript"),
         segments=_segments(path / "segments", problems),
         utt2lang=table("utt2lang", empty_message="no language"),
@@ -189,4 +190,5 @@ def clean_data_dir(dd: DataDir, problems: list[Problem]) -> tuple[DataDir, list[
     bad = {pr.utt for pr in problems if pr.utt is not None and "not sorted" not in pr.message}
     keep = [u for u in dd.utt2spk if u not in bad]
     dropped = sorted(u for u in bad if u in dd.utt2spk)
-    return dd.subset(keep), dropped
+    # the clean subset still names its source directory in errors (durations of a filter)
+    return dataclasses.replace(dd.subset(keep), path=dd.path), dropped

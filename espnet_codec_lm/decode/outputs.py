@@ -26,7 +26,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from espnet_codec_lm.utils.fileio import atomic_open, atomic_path, atomic_write_text
+from espnet_codec_lm.utils.fileio import (
+    UnsafeIdError,
+    atomic_open,
+    atomic_path,
+    atomic_write_text,
+    id_path,
+)
 
 PARTS = ".parts"
 
@@ -35,10 +41,11 @@ class DecodeDirError(ValueError):
     """The decode directory holds outputs of other settings, or is inconsistent."""
 
 
-def _safe_id(uttid: str) -> str:
-    if not uttid or "/" in uttid or uttid.startswith(".") or any(c.isspace() for c in uttid):
-        raise DecodeDirError(f"utterance id {uttid!r} cannot name a file")
-    return uttid
+def _id_path(directory: Path, uttid: str, suffix: str) -> Path:
+    try:
+        return id_path(directory, uttid, suffix)
+    except UnsafeIdError as e:
+        raise DecodeDirError(str(e)) from None
 
 
 def one_line(text: str) -> str:
@@ -76,13 +83,13 @@ class DecodeDir:
 
     # --- parts ----------------------------------------------------------------------------
     def _part(self, uttid: str) -> Path:
-        return self.parts / f"{_safe_id(uttid)}.{'npz' if self.speech else 'json'}"
+        return _id_path(self.parts, uttid, ".npz" if self.speech else ".json")
 
     def done(self, uttid: str) -> bool:
         return self._part(uttid).is_file()
 
     def wav_path(self, uttid: str, k: int) -> Path:
-        return self.path / f"sample_{k}" / "wav" / f"{_safe_id(uttid)}.wav"
+        return _id_path(self.path / f"sample_{k}" / "wav", uttid, ".wav")
 
     def write_text(self, uttid: str, text: str, info: dict) -> None:
         """One text hypothesis (+ ids, score, finished) as ``.parts/<uttid>.json``."""

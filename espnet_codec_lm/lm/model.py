@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from espnet_codec_lm.lm.vocab import IGNORE_ID, STREAM_PAD, VocabLayout
+from espnet_codec_lm.utils.fileio import read_json_object, umask_modes
 
 CONFIG_FILE = "config.json"
 HEADS_FILE = "speech_heads.safetensors"
@@ -333,7 +334,6 @@ class SpeechLM(nn.Module):
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
         try:
-            os.chmod(tmp, 0o755)
             self.lm.save_pretrained(str(tmp))
             if len(self.extra_heads):
                 heads = {
@@ -346,6 +346,7 @@ class SpeechLM(nn.Module):
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             if tokenizer is not None:
                 tokenizer.save(tmp)
+            umask_modes(tmp)  # mkdtemp's 0700 and safetensors' 0600 would stay
             _replace_dir(tmp, directory)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -385,6 +386,7 @@ class SpeechLM(nn.Module):
             text_lm.save_pretrained(str(tmp))
             if tokenizer is not None:
                 tokenizer.save(tmp)
+            umask_modes(tmp)  # mkdtemp's 0700 and safetensors' 0600 would stay
             _replace_dir(tmp, directory)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -409,7 +411,11 @@ class SpeechLM(nn.Module):
         for name in (CONFIG_FILE, LAYOUT_FILE, META_FILE):
             if not (directory / name).is_file():
                 raise SpeechLMError(f"{directory}: not a SpeechLM checkpoint (no {name})")
-        layout = VocabLayout.load(directory / LAYOUT_FILE)
+        try:
+            layout = VocabLayout.load(directory / LAYOUT_FILE)
+            meta = read_json_object(directory / META_FILE)
+        except ValueError as e:
+            raise SpeechLMError(str(e)) from None
         kwargs: dict = {}
         if dtype is not None:
             kwargs["dtype"] = _as_dtype(dtype)
@@ -442,11 +448,7 @@ class SpeechLM(nn.Module):
             except (RuntimeError, SafetensorError) as e:
                 raise SpeechLMError(f"{heads_file}: {str(e).splitlines()[0]}") from None
         model.extra_heads.to(dtype=lm.dtype)
-        model.meta = {
-            k: v
-            for k, v in json.loads((directory / META_FILE).read_text(encoding="utf-8")).items()
-            if k not in ("format_version", "architecture")
-        }
+        model.meta = {k: v for k, v in meta.items() if k not in ("format_version", "architecture")}
         if device is not None:
             model.to(device)
         return model

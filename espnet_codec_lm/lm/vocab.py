@@ -138,9 +138,14 @@ class VocabLayout:
 
     @classmethod
     def load(cls, path: str | Path) -> VocabLayout:
-        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        from espnet_codec_lm.utils.fileio import read_json_object
+
+        d = read_json_object(path)
         size = d.pop("size", None)
-        layout = cls(**d)
+        try:
+            layout = cls(**d)
+        except TypeError as e:  # a missing or unknown field
+            raise ValueError(f"{path}: not a vocabulary layout ({e})") from None
         if size is not None and size != layout.size:
             raise ValueError(f"{path}: recorded size {size} != computed {layout.size}")
         return layout

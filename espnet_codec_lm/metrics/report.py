@@ -241,6 +241,35 @@ def protocol_lines(table: Table) -> list[str]:
             "Missing outputs (scored as empty / ignored per config): "
             + ", ".join(f"{s} {t}: {n}" for s, t, n in missing)
         )
+    empty = [
+        (r.system, r.scores.get("test_set"), r.scores.get("num_empty_refs"))
+        for r in runs
+        if r.scores.get("num_empty_refs")
+    ]
+    if empty:
+        lines.append(
+            "Empty references (not scored by any metric): "
+            + ", ".join(f"{s} {t}: {n}" for s, t, n in empty)
+        )
+    hyps = [
+        (r.system, r.scores.get("test_set"), r.scores.get("num_empty_hyps"))
+        for r in runs
+        if r.scores.get("num_empty_hyps")
+    ]
+    if hyps:
+        lines.append(
+            "Empty hypotheses (scored as empty): " + ", ".join(f"{s} {t}: {n}" for s, t, n in hyps)
+        )
+    dropped = [
+        (r.system, r.scores.get("test_set"), m, len(us))
+        for r in runs
+        for m, us in (r.scores.get("dropped") or {}).items()
+    ]
+    if dropped:
+        lines.append(
+            "Metrics over fewer utterances (not computable for some): "
+            + ", ".join(f"{s} {t} {m}: {n} left out" for s, t, m, n in dropped)
+        )
     return lines
 
 

@@ -157,14 +157,24 @@ def _mean(xs: list[float]) -> float:
 
 
 def _hyps(dd: DecodeDir, folder: Path, ref_ids: list[str]) -> dict[str, str]:
-    """The hypothesis table of one sample; an id without a reference is an error."""
+    """The hypothesis table of one sample; an id without a reference is an error, and so is a
+    file without any entry (a failed decode would otherwise score as all-empty output)."""
     f = dd.hyp_file(folder)
     hyps = read_table(f) if f.stat().st_size else {}
+    if not hyps:
+        raise ValueError(
+            f"{f}: no output for any of the {len(ref_ids)} utterances (did decoding fail?)"
+        )
     ref_set = set(ref_ids)
     for utt in hyps:
         if utt not in ref_set:
             raise ValueError(f"{f}: utterance '{utt}' has no reference in the data directory")
     return hyps
+
+
+def _ids(ids: list[str], limit: int = 5) -> str:
+    more = f" (+{len(ids) - limit} more)" if len(ids) > limit else ""
+    return " ".join(ids[:limit]) + more
 
 
 def _error_rates(
@@ -261,8 +271,21 @@ def score(dd: DecodeDir, refs: References, cfg: ScoringConfig, bank: ModelBank |
     norm = bank.normaliser()
     ref_file, default_lang = reference_spec(dd)
     ref_text = refs.table(ref_file)
-    ids_all = list(ref_text)
-    langs = refs.utt_langs(ids_all, default_lang, "src_lang/tgt_lang")
+    ids_ref = list(ref_text)
+    langs = refs.utt_langs(ids_ref, default_lang, "src_lang/tgt_lang")
+    # an empty reference (or one the normaliser empties) has no error rate / BLEU: such
+    # utterances are left out of every metric, counted and named
+    empty_refs = [u for u in ids_ref if not norm(ref_text[u], langs[u]).strip()]
+    if empty_refs:
+        log.warning(
+            "%s: %d utterance(s) with an empty reference are not scored: %s",
+            refs.path / ref_file,
+            len(empty_refs),
+            _ids(empty_refs),
+        )
+    ids_all = [u for u in ids_ref if u not in set(empty_refs)]
+    if not ids_all:
+        raise ValueError(f"{refs.path / ref_file}: every reference is empty")
     per_sample: dict[str, list] = {}
     unavailable: dict[str, str] = {}
     rows: list[tuple] = []
@@ -271,12 +294,36 @@ def score(dd: DecodeDir, refs: References, cfg: ScoringConfig, bank: ModelBank |
     cache = _Cache(dd, bank, refs)
     refs_data = {"langs": langs, "path": refs.path, "emb": {}, "refs": refs}
 
+    empty_hyp_counts, scored_counts = [], []
+    dropped: dict[str, set[str]] = {}  # metric -> utterances it could not score
     for k, folder in dd.samples:
-        hyps = _hyps(dd, folder, ids_all)
+        hyps = _hyps(dd, folder, ids_ref)
         ids = [u for u in ids_all if u in hyps] if cfg.ignore_missing else ids_all
         if not ids:
             raise ValueError(f"{dd.hyp_file(folder)}: no decoded utterance to score")
-        missing_counts.append(sum(u not in hyps for u in ids_all))
+        missing = [u for u in ids_all if u not in hyps]
+        missing_counts.append(len(missing))
+        scored_counts.append(len(ids))
+        if missing:
+            how = "ignored" if cfg.ignore_missing else "scored as empty"
+            log.warning(
+                "%s: %d of %d utterances have no output (%s): %s",
+                dd.hyp_file(folder),
+                len(missing),
+                len(ids_all),
+                how,
+                _ids(missing),
+            )
+        if not dd.target_is_speech:
+            empty = [u for u in ids if u in hyps and not hyps[u].strip()]
+            empty_hyp_counts.append(len(empty))
+            if empty:
+                log.warning(
+                    "%s: %d empty hypothesis/es (scored as empty): %s",
+                    dd.hyp_file(folder),
+                    len(empty),
+                    _ids(empty),
+                )
         refs_k = {u: ref_text[u] for u in ids}
         values: dict[str, float] = {}
         if dd.task == "asr":
@@ -338,6 +385,18 @@ def score(dd: DecodeDir, refs: References, cfg: ScoringConfig, bank: ModelBank |
                     continue
                 protocol["mos_model" if kind == "mos" else "speaker_model"] = bank.name(kind)
                 vals = {u: float(res[u]) for u in ids if u in res and not math.isnan(float(res[u]))}
+                unscored = [u for u in ids if u not in vals]
+                if unscored:
+                    dropped.setdefault(name, set()).update(unscored)
+                    log.warning(
+                        "%s: %s of %d utterance(s) not computed (no or too short audio), the "
+                        "mean is over the other %d: %s",
+                        folder,
+                        name,
+                        len(unscored),
+                        len(vals),
+                        _ids(unscored),
+                    )
                 if not vals:
                     unavailable[name] = "no scorable audio"
                     continue
@@ -351,10 +410,20 @@ def score(dd: DecodeDir, refs: References, cfg: ScoringConfig, bank: ModelBank |
         "test_set": dd.test_set,
         "src_lang": dd.src_lang,
         "tgt_lang": dd.tgt_lang,
-        "num_utts": len(ids_all),
+        "num_utts": len(ids_ref),
         "num_samples": dd.num_samples,
         "num_missing": max(missing_counts),
+        # the set every metric is over: the references that are not empty, less the
+        # missing outputs when they are ignored (per sample if that differs)
+        "num_scored": scored_counts[0] if len(set(scored_counts)) == 1 else scored_counts,
+        "num_empty_refs": len(empty_refs),
     }
+    if empty_refs:
+        scores["empty_refs"] = empty_refs
+    if empty_hyp_counts:
+        scores["num_empty_hyps"] = max(empty_hyp_counts)
+    if dropped:  # metrics whose mean is over fewer utterances than num_scored
+        scores["dropped"] = {name: sorted(us) for name, us in sorted(dropped.items())}
     for name in METRIC_KEYS:
         if name in per_sample:
             scores[name] = round(_mean(per_sample[name]), 4)

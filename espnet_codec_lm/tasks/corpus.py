@@ -252,6 +252,28 @@ def _fill_translations(samples: list[Sample], translate: Callable, tokenizer) ->
     return n
 
 
+def check_codes_provenance(scp: str | Path, layout: VocabLayout) -> dict | None:
+    """The ``<name>.yaml`` that ``codec_tokenize`` writes beside ``<name>.scp`` (``None`` for
+    codes without one); codes of a codec whose codebook size differs from the LM vocabulary's,
+    or with fewer codebooks than its streams, are a one-line error naming that file."""
+    from espnet_codec_lm.config import ConfigError, read_yaml
+
+    p = Path(scp).with_suffix(".yaml")
+    if Path(scp).suffix != ".scp" or not p.is_file():
+        return None
+    try:
+        prov = read_yaml(p)
+        size, n_q = int(prov["codebook_size"]), int(prov["n_q"])
+    except (ConfigError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{p}: not a codes provenance file ({e})") from None
+    if size != layout.codebook_size or n_q < layout.num_streams:
+        raise ValueError(
+            f"{p}: codes of {n_q} codebooks x {size} codes, the LM vocabulary has "
+            f"{layout.num_streams} streams x {layout.codebook_size} codes"
+        )
+    return prov
+
+
 def load_speech_set(
     cfg: SpeechSetConfig,
     layout: VocabLayout,
@@ -269,6 +291,9 @@ def load_speech_set(
     utt2spk = read_kaldi_map(d / "utt2spk") if (d / "utt2spk").is_file() else {}
     utt2lang = read_kaldi_map(d / "utt2lang") if (d / "utt2lang").is_file() else {}
     trans = {p.name.split(".", 1)[1]: read_kaldi_map(p) for p in sorted(d.glob("text.*"))}
+    for scp in (cfg.codes, cfg.codes_tgt):
+        if scp:
+            check_codes_provenance(scp, layout)
     load = _load_codes if in_memory else (lambda scp, lay, ids: _lazy_codes(scp, lay))
     codes = load(cfg.codes, layout, None)
     codes_tgt = load(cfg.codes_tgt, layout, None) if cfg.codes_tgt else {}

@@ -158,7 +158,11 @@ def build_text_eval(cfg: LMTrainConfig, bundle: ModelBundle, env: DistEnv) -> Te
 
 
 def build_trainer(
-    cfg: LMTrainConfig, exp_dir: str | Path, env: DistEnv, resume: bool = True
+    cfg: LMTrainConfig,
+    exp_dir: str | Path,
+    env: DistEnv,
+    resume: bool = True,
+    allow_config_change: bool = False,
 ) -> Trainer:
     """Everything for :meth:`Trainer.fit`. The model is initialised identically on every rank
     (FSDP keeps each rank's shard of the same full tensor)."""
@@ -180,6 +184,7 @@ def build_trainer(
         model_writer=bundle.writer,
         model_reader=bundle.reader,
         resume=resume,
+        allow_config_change=allow_config_change,
     )
     trainer.bundle = bundle
     trainer.decode_monitor = build_decode_monitor(cfg, bundle)

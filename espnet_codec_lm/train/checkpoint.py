@@ -37,7 +37,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from espnet_codec_lm.train.distributed import DistEnv, barrier, broadcast_object
-from espnet_codec_lm.utils.fileio import atomic_write_text
+from espnet_codec_lm.utils.fileio import atomic_write_text, umask_modes
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +230,7 @@ class CheckpointManager:
         del model_sd, optim_sd
         barrier(self.env)  # every rank's file is in place before the rename
         if self.env.is_main:
+            umask_modes(tmp)  # safetensors writes 0600: keep the umask's mode
             _fsync_dir(tmp)
             os.rename(tmp, final)
             _fsync_dir(self.root)

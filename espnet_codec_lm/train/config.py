@@ -132,3 +132,17 @@ class LMTrainConfig:
             raise ConfigError("batch: global_sequences and micro_batch must be >= 1")
         if self.checkpoint.keep_last < 1:
             raise ConfigError("checkpoint.keep_last must be >= 1")
+        counts = {  # step counts: None / 0 mean "never" where the comment says so
+            "stop.max_steps": (self.stop.max_steps, 1),
+            "log.every_steps": (self.log.every_steps, 1),
+            "checkpoint.every_steps": (self.checkpoint.every_steps, 0),  # 0: only at the end
+            "eval.every_steps": (self.eval.every_steps, 0),  # 0: only at the end
+            "eval.decode_every_steps": (self.eval.decode_every_steps, 1),
+            "eval.text_ppl_every_steps": (self.eval.text_ppl_every_steps, 1),
+            "optim.warmup_steps": (self.optim.warmup_steps, 0),
+        }
+        for key, (value, least) in counts.items():
+            if value is not None and value < least:
+                raise ConfigError(f"{key} must be >= {least}, got {value}")
+        if self.stop.max_epochs is not None and not self.stop.max_epochs > 0:
+            raise ConfigError(f"stop.max_epochs must be > 0, got {self.stop.max_epochs}")

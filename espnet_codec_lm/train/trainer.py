@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from espnet_codec_lm.config import dump_config
+from espnet_codec_lm.config import check_resume_config, dump_config
 from espnet_codec_lm.train.checkpoint import (
     CheckpointManager,
     load_model_weights,
@@ -54,6 +54,18 @@ log = logging.getLogger(__name__)
 
 DONE = "train.done"
 PPL_YAML = "ppl.yaml"
+# config keys a resumed run may change without --allow_config_change (each change is logged):
+# the stopping rule (extending max_steps also stretches what is left of the LR decay), logging,
+# checkpoint and validation cadence, the report's system name, activation checkpointing; none
+# of them changes what a training step computes
+RESUME_MAY_CHANGE = (
+    "stop",
+    "log",
+    "checkpoint",
+    "eval",
+    "system",
+    "dist.activation_checkpointing",
+)
 
 
 @dataclass
@@ -105,6 +117,7 @@ class Trainer:
         model_writer: Callable[[dict, Path], None] = save_model_weights,
         model_reader: Callable[[Path], dict] = load_model_weights,
         resume: bool = True,
+        allow_config_change: bool = False,
     ) -> None:
         self.cfg, self.env = cfg, env
         self.exp_dir = Path(exp_dir)
@@ -130,6 +143,9 @@ class Trainer:
         set_seed(cfg.seed + 1000 * env.rank)  # per-rank stream (dropout); the model is built
         latest = self.ckpt.latest() if resume else None
         if latest is not None:
+            check_resume_config(
+                self.exp_dir / "config.yaml", cfg, RESUME_MAY_CHANGE, allow_config_change, log
+            )
             self._restore(latest)
         self.logger = TrainLogger(self.exp_dir, env.is_main, cfg.log.tensorboard, self.step)
         self.ppl = self._read_ppl() if env.is_main else {}

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+import yaml
 from codec_testutil import SR, tiny_model_config, write_data_dir
 
 from espnet_codec_lm.bin import codec_decode, codec_tokenize
 from espnet_codec_lm.codec import SoundStreamCodec, load_codec, save_codec
-from espnet_codec_lm.codec.tokenize import codes_dtype, encode_shard, tokenize
+from espnet_codec_lm.codec.tokenize import codes_dtype, codes_provenance, encode_shard, tokenize
 
 
 @pytest.fixture
@@ -60,6 +61,9 @@ def test_tokenize_resumes_after_interruption(codec_dir, tmp_path):
     utts = list_utterances(data)
     prefix = str(out / "codes.0")
     out.mkdir()
+    # what tokenize records before its first shard (shards without it are discarded)
+    prov = codes_provenance(codec_dir, data, 3)
+    (out / "codes.yaml").write_text(yaml.safe_dump(prov, sort_keys=False))
     assert encode_shard(str(codec_dir), utts[:3], prefix, 3) == 3  # "killed" after 3
     with open(prefix + ".scp", "a") as f:
         f.write("utt03 /torn/li")  # a torn last line from the crash

@@ -16,6 +16,8 @@ Points (``name`` -> where the child dies):
 ``ckpt_latest``      after the checkpoint directory is renamed into place, before ``latest``
 ``decode_write``     (lm_decode) when the N-th utterance's speech outputs are being written
 ``tokenize_torn``    (codec_tokenize) half-way through writing the N-th utterance's ark entry
+``dir_swap``         before the N-th directory swap (``fileio.replace_dir``: the codec's
+                     weights + config written into the new directory, not swapped in yet)
 """
 
 from __future__ import annotations
@@ -109,6 +111,16 @@ def _patch(point: str, nth: int) -> None:
             return orig_ark(f, data, *a, **k)
 
         kaldiio.save_ark = save_ark
+    elif point == "dir_swap":
+        from espnet_codec_lm.utils import fileio
+
+        orig_swap = fileio.replace_dir
+
+        def replace_dir(new, path):
+            hit()  # every file of the new directory is written, the swap not done
+            return orig_swap(new, path)
+
+        fileio.replace_dir = replace_dir
     elif point != "none":
         raise ValueError(f"unknown fault point {point!r}")
 

@@ -152,15 +152,17 @@ def test_codec_decode_bad_codes(tmp_path, codec, sets, defect):
     else:
         a = np.concatenate([a, a], axis=1)  # 6 codebooks for a 3-codebook codec
     arrays[utt] = a
-    for w in (out / "wav").iterdir():  # the rerun must reach the bad utterance
-        if w.name.startswith(utt):
-            w.unlink()
     bad = _write_codes(tmp_path / "bad", arrays)
     before = tree_hashes(tmp_path)
+    # other codes into the same out_dir are refused as such (codec_decode.yaml) ...
     res = call_main("codec_decode", "--codec_dir", codec, "--codes", bad, "--out_dir", out)
+    assert_one_line_error(res, "codec_decode.yaml", "other settings", "--redo")
+    # ... and into a new one, the bad utterance is named; nothing written before is touched
+    out2 = tmp_path / "resynth_bad"
+    res = call_main("codec_decode", "--codec_dir", codec, "--codes", bad, "--out_dir", out2)
     assert_one_line_error(res, str(bad), utt)
     assert_unchanged(before, tree_hashes(tmp_path))
-    assert not (out / "wav" / f"{utt}.wav").exists()
+    assert not (out2 / "wav" / f"{utt}.wav").exists() and not (out2 / "wav.scp").exists()
 
 
 def test_codec_eval_bad_audio(tmp_path, codec, sets):

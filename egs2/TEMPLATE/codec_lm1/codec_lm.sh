@@ -330,13 +330,15 @@ if stage_on 4 "tokenization with ${codec_dir} (${n_q} codebooks)"; then
     out=${dumpdir}/codes/${set}
     # shellcheck disable=SC2046
     run_step "${out}/.done" "${dumpdir}/codes/log/tokenize_${set}.log" --key "${codec_sum}" \
-      --gpu "$((ngpu > 0 ? 1 : 0))" --redo "${out}/codes.scp" --redo "${out}/codes.ark" -- \
+      --gpu "$((ngpu > 0 ? 1 : 0))" --redo "${out}/codes.scp" --redo "${out}/codes.ark" \
+      --redo "${out}/codes.yaml" -- \
       $(py_entry codec_tokenize) --codec_dir "${codec_dir}" --data "${dumpdir}/data/${set}" \
       --out_dir "${out}" --n_q "${n_q}" --nj "${nj}"
     if [ -f "${dumpdir}/data/${set}/wav_tgt.scp" ]; then # S2ST target speech -> codes_tgt
       # shellcheck disable=SC2046
       run_step "${out}/.tgt.done" "${dumpdir}/codes/log/tokenize_${set}_tgt.log" --key "${codec_sum}" \
-        --gpu "$((ngpu > 0 ? 1 : 0))" --redo "${out}/codes_tgt.scp" --redo "${out}/codes_tgt.ark" -- \
+        --gpu "$((ngpu > 0 ? 1 : 0))" --redo "${out}/codes_tgt.scp" --redo "${out}/codes_tgt.ark" \
+        --redo "${out}/codes_tgt.yaml" -- \
         $(py_entry codec_tokenize) --codec_dir "${codec_dir}" --data "${dumpdir}/data/${set}" \
         --scp_name wav_tgt.scp --name codes_tgt --out_dir "${out}" --n_q "${n_q}" --nj "${nj}"
     fi
