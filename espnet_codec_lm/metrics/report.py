@@ -231,35 +231,16 @@ def protocol_lines(table: Table) -> list[str]:
     lines.append(f"Decoding: {_distinct(x.get('decoding') for x in p)}")
     sizes = sorted({(str(r.scores.get("test_set")), r.scores.get("num_utts")) for r in runs})
     lines.append("Test sets: " + ", ".join(f"{t} ({n} utts)" for t, n in sizes))
-    missing = [
-        (r.system, r.scores.get("test_set"), r.scores.get("num_missing"))
-        for r in runs
-        if r.scores.get("num_missing")
-    ]
-    if missing:
-        lines.append(
-            "Missing outputs (scored as empty / ignored per config): "
-            + ", ".join(f"{s} {t}: {n}" for s, t, n in missing)
-        )
-    empty = [
-        (r.system, r.scores.get("test_set"), r.scores.get("num_empty_refs"))
-        for r in runs
-        if r.scores.get("num_empty_refs")
-    ]
-    if empty:
-        lines.append(
-            "Empty references (not scored by any metric): "
-            + ", ".join(f"{s} {t}: {n}" for s, t, n in empty)
-        )
-    hyps = [
-        (r.system, r.scores.get("test_set"), r.scores.get("num_empty_hyps"))
-        for r in runs
-        if r.scores.get("num_empty_hyps")
-    ]
-    if hyps:
-        lines.append(
-            "Empty hypotheses (scored as empty): " + ", ".join(f"{s} {t}: {n}" for s, t, n in hyps)
-        )
+    for key, label in (
+        ("num_missing", "Missing outputs (scored as empty / ignored per config)"),
+        ("num_empty_refs", "Empty references (not scored by any metric)"),
+        ("num_empty_hyps", "Empty hypotheses (scored as empty)"),
+    ):
+        counts = [
+            (r.system, r.scores.get("test_set"), r.scores[key]) for r in runs if r.scores.get(key)
+        ]
+        if counts:
+            lines.append(f"{label}: " + ", ".join(f"{s} {t}: {n}" for s, t, n in counts))
     dropped = [
         (r.system, r.scores.get("test_set"), m, len(us))
         for r in runs

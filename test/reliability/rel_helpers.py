@@ -143,6 +143,26 @@ def write_yaml(path: Path, data) -> Path:
 CODEBOOK = 16
 
 
+def tiny_codec_train_config(path: Path, data: Path, **top) -> Path:
+    """A one-step codec training config (tiny spectral/iSTFT model, no GAN) over ``data``."""
+    return write_yaml(
+        path,
+        {
+            "model": {
+                "hop_length": 320,
+                "latent_dim": 16,
+                "encoder": {"type": "spectral", "n_fft": 640, "hidden": 16, "layers": 1},
+                "decoder": {"type": "istft", "n_fft": 1280, "hidden": 16, "layers": 1},
+                "quantizer": {"num_codebooks": 2, "codebook_size": 8, "kmeans_iters": 1},
+            },
+            "loss": {"adv_weight": 0.0, "feat_weight": 0.0},
+            "data": {"train": str(data), "segment_samples": 3200, "batch_size": 2},
+            "max_steps": 1,
+            **top,
+        },
+    )
+
+
 def make_tiny_codec(directory, codebook_size: int = CODEBOOK, seed: int = 0):
     """A random tiny codec directory (config.yaml + model.safetensors), 3 codebooks."""
     import torch

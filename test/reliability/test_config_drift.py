@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from rel_helpers import assert_one_line_error, assert_unchanged, call_main, tree_hashes, write_yaml
+from rel_helpers import (
+    assert_one_line_error,
+    assert_unchanged,
+    call_main,
+    tiny_codec_train_config,
+    tree_hashes,
+    write_yaml,
+)
 
 from espnet_codec_lm.config import ConfigError, read_yaml
 from espnet_codec_lm.testing.audio import make_data_dir
@@ -105,23 +112,7 @@ def test_lm_resume_with_changed_config(tmp_path, lm_cfg):
 
 
 def _codec_cfg(path, data, **top):
-    return write_yaml(
-        path,
-        {
-            "model": {
-                "hop_length": 320,
-                "latent_dim": 16,
-                "encoder": {"type": "spectral", "n_fft": 640, "hidden": 16, "layers": 1},
-                "decoder": {"type": "istft", "n_fft": 1280, "hidden": 16, "layers": 1},
-                "quantizer": {"num_codebooks": 2, "codebook_size": 8, "kmeans_iters": 1},
-            },
-            "loss": {"adv_weight": 0.0, "feat_weight": 0.0},
-            "data": {"train": str(data), "segment_samples": 3200, "batch_size": 2},
-            "max_steps": 1,
-            "log_every": 1,
-            **top,
-        },
-    )
+    return tiny_codec_train_config(path, data, log_every=1, **top)
 
 
 def test_codec_resume_with_changed_config(tmp_path):

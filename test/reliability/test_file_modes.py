@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from rel_fault import run_forked
-from rel_helpers import call_main, make_tiny_codec, tree_hashes, write_yaml
+from rel_helpers import call_main, make_tiny_codec, tiny_codec_train_config, tree_hashes, write_yaml
 
 from espnet_codec_lm.testing.audio import make_data_dir
 from espnet_codec_lm.utils.fileio import atomic_open, atomic_path, atomic_write_text, staged_dir
@@ -85,21 +85,7 @@ def test_codec_with_another_config_is_refused(tmp_path):
 
 def test_codec_train_killed_before_the_codec_swap(tmp_path):
     data = make_data_dir(tmp_path / "data", n_utts=2, seconds=0.5)
-    cfg = write_yaml(
-        tmp_path / "codec.yaml",
-        {
-            "model": {
-                "hop_length": 320,
-                "latent_dim": 16,
-                "encoder": {"type": "spectral", "n_fft": 640, "hidden": 16, "layers": 1},
-                "decoder": {"type": "istft", "n_fft": 1280, "hidden": 16, "layers": 1},
-                "quantizer": {"num_codebooks": 2, "codebook_size": 8, "kmeans_iters": 1},
-            },
-            "loss": {"adv_weight": 0.0, "feat_weight": 0.0},
-            "data": {"train": str(data), "segment_samples": 3200, "batch_size": 2},
-            "max_steps": 1,
-        },
-    )
+    cfg = tiny_codec_train_config(tmp_path / "codec.yaml", data)
     exp = tmp_path / "exp"
     args = ["--config", str(cfg), "--exp_dir", str(exp)]
     assert run_forked("codec_train", args, tmp_path / "log.txt") == 0

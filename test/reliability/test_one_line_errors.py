@@ -14,8 +14,8 @@ from rel_helpers import (
     assert_unchanged,
     call_main,
     make_tiny_codec,
+    tiny_codec_train_config,
     tree_hashes,
-    write_yaml,
 )
 
 from espnet_codec_lm.testing.audio import make_data_dir, speech_like, write_wav
@@ -85,21 +85,7 @@ def test_codec_decode_torn_ark_names_the_utterance(tmp_path, codes, kind):
 @pytest.mark.parametrize("keep", [0.5, 0.99, 10])
 def test_codec_train_truncated_checkpoint(tmp_path, keep):
     data = make_data_dir(tmp_path / "data", n_utts=2, seconds=0.5)
-    cfg = write_yaml(
-        tmp_path / "codec.yaml",
-        {
-            "model": {
-                "hop_length": 320,
-                "latent_dim": 16,
-                "encoder": {"type": "spectral", "n_fft": 640, "hidden": 16, "layers": 1},
-                "decoder": {"type": "istft", "n_fft": 1280, "hidden": 16, "layers": 1},
-                "quantizer": {"num_codebooks": 2, "codebook_size": 8, "kmeans_iters": 1},
-            },
-            "loss": {"adv_weight": 0.0, "feat_weight": 0.0},
-            "data": {"train": str(data), "segment_samples": 3200, "batch_size": 2},
-            "max_steps": 1,
-        },
-    )
+    cfg = tiny_codec_train_config(tmp_path / "codec.yaml", data)
     exp = tmp_path / "exp"
     assert call_main("codec_train", "--config", cfg, "--exp_dir", exp).rc == 0
     ck = exp / "checkpoint.pt"
