@@ -242,6 +242,13 @@ class ResidualVQ(nn.Module):
             codes.append(idx)
         return torch.stack(codes, 1)
 
+    @torch.no_grad()
+    def codebook_vectors(self, n_q: int) -> torch.Tensor:
+        """What each code of the first ``n_q`` codebooks adds to the latent: ``[n_q, K, D]``
+        (a frame's quantised latent is the sum of its codes' rows)."""
+        ids = torch.arange(self.cfg.codebook_size)[None]
+        return torch.stack([cb.lookup(ids)[0].t() for cb in self.codebooks[:n_q]])
+
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes ``[B, n_q, T]`` -> latent ``[B, D, T]`` (sum of the codebook contributions)."""
         out = None

@@ -8,8 +8,13 @@
   deviation of the base's text embedding rows, the codec rows scaled by 1/sqrt(L') so that a
   speech frame (a sum of L' rows) starts at the size of a text embedding; head rows and the
   parallel heads ~ N(0, s_H^2) with s_H that of the base's text head rows, so speech logits
-  start at the scale of text logits. ``normal`` keeps N(0, initializer_range) instead. Tied or
-  untied embeddings follow the base config (tied: the head's new rows are the embedding's).
+  start at the scale of text logits. ``normal`` keeps N(0, initializer_range) instead.
+  ``codec``: as ``matched``, except the codec embedding rows: row j of codebook k is
+  ``s * P v_kj``, with ``v_kj`` what code j adds to the codec's latent (centred per codebook)
+  and ``P`` a fixed orthonormal map of the latent's principal directions into the hidden size,
+  so a speech frame's summed embedding starts as a linear image of its quantised latent
+  (acoustically close codes start close) at the size of a text embedding. Tied or untied embeddings follow the base config
+  (tied: the head's new rows are the embedding's).
 * a checkpoint of ours: loaded as saved; its layout must match the configured codec.
 """
 
@@ -58,6 +63,8 @@ def build_speech_lm(cfg: SpeechLMConfig) -> tuple[SpeechLM, TextTokenizer]:
     model = SpeechLM(config, layout)
     if cfg.init_mode == INIT_TEXT_LLM:
         _copy_text_llm(model, base_dir, cfg.new_rows_init)
+        if cfg.new_rows_init == "codec":
+            _codec_rows(model, cfg.codec_dir)
     model.meta = {"init": cfg.init_mode, "base_llm": str(base_dir) if base_dir else None}
     model.cast_parameters(cfg.dtype)
     return model, tokenizer
@@ -176,7 +183,7 @@ def _copy_text_llm(model: SpeechLM, base_dir: Path, scheme: str) -> None:
     emb[:rows] = base_emb.to(emb.dtype)
     if not tied:
         head[:rows] = base_head.to(head.dtype)
-    if scheme == "matched":
+    if scheme in ("matched", "codec"):
         s_emb = float(base_emb[:n_text].std())
         s_head = float(base_head[:n_text].std())
         codec_lo, codec_hi = lay.codec_offset, lay.boundary_offset
@@ -187,6 +194,41 @@ def _copy_text_llm(model: SpeechLM, base_dir: Path, scheme: str) -> None:
         for extra in model.extra_heads:
             extra.weight.normal_(0.0, s_head)
     del base
+
+
+@torch.no_grad()
+def _codec_rows(model: SpeechLM, codec_dir: str, seed: int = 0) -> None:
+    """Codec embedding rows from the codec's codebooks (``new_rows_init: codec``)."""
+    from espnet_codec_lm.codec.model import load_codec
+
+    lay = model.layout
+    codec = load_codec(codec_dir)
+    if codec.codebook_size != lay.codebook_size or codec.num_codebooks < lay.num_streams:
+        raise SpeechLMError(
+            f"{codec_dir}: codec has {codec.num_codebooks} x {codec.codebook_size} codes, the LM "
+            f"models {lay.num_streams} x {lay.codebook_size}"
+        )
+    vectors = codec.quantizer.codebook_vectors(lay.num_streams).float()  # [L', K, D]
+    # centred per codebook: the latent's common offset (most of codebook 1's norm in the mini
+    # codec) is the same for every frame and would drown the differences between codes
+    vectors = vectors - vectors.mean(dim=1, keepdim=True)
+    emb = model.lm.model.embed_tokens.weight
+    hidden = emb.shape[1]
+    flat = vectors.reshape(-1, vectors.shape[-1])
+    # principal directions of the code vectors, at most hidden of them
+    _, _, vh = torch.linalg.svd(flat, full_matrices=False)
+    basis = vh[: min(hidden, vh.shape[0])]  # [r, D]
+    gen = torch.Generator().manual_seed(seed)
+    rot, _ = torch.linalg.qr(torch.randn(hidden, basis.shape[0], generator=gen))  # [H, r]
+    proj = basis.t() @ rot.t()  # [D, H], orthonormal rows of the latent's span
+    s_emb = float(emb[: lay.text_vocab_size].std())
+    frame_power = float(
+        vectors.square().sum(-1).mean(-1).sum()
+    )  # E||sum_k v_k||^2 for independent codes
+    scale = s_emb * math.sqrt(hidden / max(frame_power, 1e-12))
+    for k in range(lay.num_streams):
+        lo, hi = lay.codebook_range(k)
+        emb[lo:hi] = (scale * vectors[k] @ proj).to(emb.dtype)
 
 
 def _load_checkpoint(cfg: SpeechLMConfig) -> tuple[SpeechLM, TextTokenizer]:

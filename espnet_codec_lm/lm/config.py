@@ -74,8 +74,13 @@ class SpeechLMConfig:
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2", "flex_attention"] = "sdpa"
     #: new embedding / head rows for text_llm: "matched" = N(0, std of the base's text rows),
-    #: codec embedding rows scaled by 1/sqrt(L'); "normal" = N(0, initializer_range)
-    new_rows_init: Literal["matched", "normal"] = "matched"
+    #: codec embedding rows scaled by 1/sqrt(L'); "normal" = N(0, initializer_range);
+    #: "codec" = as matched, but each codec embedding row is a fixed projection of what its code
+    #: adds to the codec's latent (needs ``codec_dir``), so acoustically close codes start close.
+    #: Only init: text_llm adds rows; the other inits ignore it
+    new_rows_init: Literal["matched", "normal", "codec"] = "matched"
+    #: the codec whose codebooks ``new_rows_init: codec`` reads (a directory of ``load_codec``)
+    codec_dir: str | None = None
 
     def __post_init__(self) -> None:
         if not self.init:
@@ -86,6 +91,8 @@ class SpeechLMConfig:
             raise ConfigError(f"codebook_size must be >= 2, got {self.codebook_size}")
         if self.num_extra_tokens < 0:
             raise ConfigError(f"num_extra_tokens must be >= 0, got {self.num_extra_tokens}")
+        if self.new_rows_init == "codec" and self.init == INIT_TEXT_LLM and not self.codec_dir:
+            raise ConfigError("new_rows_init: codec needs codec_dir (the codec directory)")
 
     @property
     def init_mode(self) -> str:

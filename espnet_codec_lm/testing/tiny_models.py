@@ -136,3 +136,27 @@ def make_tiny_speech_lm(
     model, tokenizer = build_speech_lm(cfg)
     model.save_pretrained(directory, tokenizer=tokenizer)
     return directory
+
+
+def make_tiny_codec(directory, codebook_size: int = 16, seed: int = 0):
+    """A random tiny codec directory (config.yaml + model.safetensors), 3 codebooks of
+    ``codebook_size`` in a 16-dimensional latent, loadable by ``load_codec``."""
+    import torch
+
+    from espnet_codec_lm.codec.config import (
+        CodecModelConfig,
+        DecoderConfig,
+        EncoderConfig,
+        QuantizerConfig,
+    )
+    from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
+
+    cfg = CodecModelConfig(
+        latent_dim=16,
+        encoder=EncoderConfig(type="spectral", hidden=16, layers=1),
+        decoder=DecoderConfig(type="istft", hidden=16, layers=1),
+        quantizer=QuantizerConfig(num_codebooks=3, codebook_size=codebook_size, codebook_dim=4),
+    )
+    torch.manual_seed(seed)
+    save_codec(SoundStreamCodec(cfg).eval(), directory)
+    return directory

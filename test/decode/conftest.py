@@ -13,23 +13,9 @@ CODEBOOK = 16
 
 
 def _tiny_codec(directory):
-    from espnet_codec_lm.codec.config import (
-        CodecModelConfig,
-        DecoderConfig,
-        EncoderConfig,
-        QuantizerConfig,
-    )
-    from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
+    from espnet_codec_lm.testing.tiny_models import make_tiny_codec
 
-    cfg = CodecModelConfig(
-        latent_dim=16,
-        encoder=EncoderConfig(type="spectral", hidden=16, layers=1),
-        decoder=DecoderConfig(type="istft", hidden=16, layers=1),
-        quantizer=QuantizerConfig(num_codebooks=3, codebook_size=CODEBOOK, codebook_dim=4),
-    )
-    torch.manual_seed(0)
-    save_codec(SoundStreamCodec(cfg).eval(), directory)
-    return directory
+    return make_tiny_codec(directory, codebook_size=CODEBOOK, seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from espnet_codec_lm.lm.labels import shift_labels
 from espnet_codec_lm.lm.model import SpeechLM, SpeechLMError
 from espnet_codec_lm.lm.tokenizer import SentencePieceTokenizer, load_text_tokenizer
 from espnet_codec_lm.lm.vocab import STREAM_PAD
-from espnet_codec_lm.testing.tiny_models import make_tiny_spm_tokenizer
+from espnet_codec_lm.testing.tiny_models import make_tiny_codec, make_tiny_spm_tokenizer
 
 
 def _cfg(base, **kw):
@@ -66,6 +66,42 @@ def test_text_llm_copies_base_and_initialises_new_rows(tiny_base):
         s_head, rel=0.15
     )
     assert model.meta["init"] == "text_llm"
+
+
+def test_codec_init_rows_are_a_scaled_isometry_of_the_codebooks(tiny_base, tmp_path):
+    """new_rows_init: codec: the codec embedding rows have the (centred) codebook vectors'
+    geometry, a frame starts at the text embeddings' size, the rest is as "matched"."""
+    from espnet_codec_lm.codec.model import load_codec
+
+    codec_dir = make_tiny_codec(tmp_path / "codec", codebook_size=16, seed=3)
+    matched, _ = build_speech_lm(_cfg(tiny_base))
+    model, _ = build_speech_lm(_cfg(tiny_base, new_rows_init="codec", codec_dir=str(codec_dir)))
+    lay = model.layout
+    emb = model.lm.model.embed_tokens.weight
+    assert torch.equal(emb[: lay.text_rows], matched.lm.model.embed_tokens.weight[: lay.text_rows])
+    v = load_codec(codec_dir).quantizer.codebook_vectors(3)  # [3, 16, latent 16]
+    v = (v - v.mean(dim=1, keepdim=True)).reshape(-1, v.shape[-1])
+    rows = emb[lay.codec_offset : lay.boundary_offset]  # codebooks 1..3, in order
+    gram_codec, gram_rows = v @ v.t(), rows @ rows.t()
+    scale2 = gram_rows.trace() / gram_codec.trace()
+    torch.testing.assert_close(gram_rows, scale2 * gram_codec, rtol=1e-4, atol=1e-6)
+    # the summed frame: E||sum_k e_k||^2 / hidden = the base's text embedding variance
+    s_emb = emb[: lay.text_vocab_size].std().item()
+    power = rows.reshape(3, 16, -1).square().sum(-1).mean(-1).sum().item()
+    assert power / model.config.hidden_size == pytest.approx(s_emb**2, rel=1e-4)
+    # the head rows are drawn as for "matched"
+    s_head = model.lm.lm_head.weight[: lay.text_vocab_size].std().item()
+    assert model.lm.lm_head.weight[lay.text_rows :].std().item() == pytest.approx(s_head, rel=0.15)
+
+
+def test_codec_init_errors(tiny_base, tmp_path):
+    with pytest.raises(ConfigError, match="needs codec_dir"):
+        _cfg(tiny_base, new_rows_init="codec")
+    codec_dir = make_tiny_codec(tmp_path / "codec32", codebook_size=32)
+    with pytest.raises(
+        SpeechLMError, match="codec32: codec has 3 x 32 codes, the LM models 3 x 16"
+    ):
+        build_speech_lm(_cfg(tiny_base, new_rows_init="codec", codec_dir=str(codec_dir)))
 
 
 def test_none_init_same_architecture_random_weights(tiny_base):

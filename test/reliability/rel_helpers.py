@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from espnet_codec_lm.testing.tiny_models import make_tiny_codec  # noqa: F401 (re-exported)
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -161,29 +163,6 @@ def tiny_codec_train_config(path: Path, data: Path, **top) -> Path:
             **top,
         },
     )
-
-
-def make_tiny_codec(directory, codebook_size: int = CODEBOOK, seed: int = 0):
-    """A random tiny codec directory (config.yaml + model.safetensors), 3 codebooks."""
-    import torch
-
-    from espnet_codec_lm.codec.config import (
-        CodecModelConfig,
-        DecoderConfig,
-        EncoderConfig,
-        QuantizerConfig,
-    )
-    from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
-
-    cfg = CodecModelConfig(
-        latent_dim=16,
-        encoder=EncoderConfig(type="spectral", hidden=16, layers=1),
-        decoder=DecoderConfig(type="istft", hidden=16, layers=1),
-        quantizer=QuantizerConfig(num_codebooks=3, codebook_size=codebook_size, codebook_dim=4),
-    )
-    torch.manual_seed(seed)
-    save_codec(SoundStreamCodec(cfg).eval(), directory)
-    return directory
 
 
 class _Payload:
