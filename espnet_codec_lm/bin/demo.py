@@ -388,86 +388,74 @@ def build_ui(app: DemoApp):
 
     fns = handlers(app)
     langs = list(LANGS)
-    run_opts = {"concurrency_limit": 1, "concurrency_id": "model"}
+
+    def speech_in(label: str, elem_id: str):
+        return gr.Audio(
+            sources=["upload", "microphone"], type="filepath", label=label, elem_id=elem_id
+        )
+
+    def tab(task: str, title: str, button: str, make_inputs, text_label: str | None = None):
+        """One task's tab: its inputs (a row), a button, its outputs (text, or speech and its
+        spectrogram) and the time-and-settings box."""
+        with gr.Tab(title, id=task):
+            with gr.Row():
+                inputs = make_inputs()
+            run = gr.Button(button, variant="primary", elem_id=f"{task}_run")
+            if text_label:
+                outputs = [gr.Textbox(label=text_label, elem_id=f"{task}_text", interactive=False)]
+            else:
+                outputs = [
+                    gr.Audio(label="generated speech", elem_id=f"{task}_audio", interactive=False),
+                    gr.Image(
+                        label="spectrogram",
+                        elem_id=f"{task}_spec",
+                        type="filepath",
+                        interactive=False,
+                    ),
+                ]
+            outputs.append(gr.Textbox(label="time and settings", elem_id=f"{task}_info", lines=2))
+            run.click(
+                fns[task],
+                inputs,
+                outputs,
+                api_name=task,
+                concurrency_limit=1,
+                concurrency_id="model",
+            )
+
+    def asr_inputs():
+        return [
+            speech_in("speech", "asr_audio"),
+            gr.Dropdown(langs, value="en", label="language of the speech"),
+        ]
+
+    def tts_inputs():
+        text = gr.Textbox(
+            label="text",
+            elem_id="tts_text",
+            lines=2,
+            placeholder="The driver likes yellow cars very much.",
+        )
+        lang = gr.Dropdown([AUTO, *langs], value=AUTO, label="language")
+        return [text, lang, speech_in("speaker prompt (optional, first 3 s used)", "tts_prompt")]
+
+    def translation_inputs(task: str):
+        return lambda: [
+            speech_in("source speech", f"{task}_source"),
+            gr.Dropdown(langs, value="en", label="source language"),
+            gr.Dropdown(langs, value="zh", label="target language"),
+        ]
+
     with gr.Blocks(title="espnet_codec_lm demo", analytics_enabled=False) as ui:
         gr.Markdown(
             f"## espnet_codec_lm demo: {app.title}\n"
             f"Model `{app.model_dir}`. Speech input: {AUDIO_FORMATS}, at most {MAX_AUDIO_S:g} s "
             "(any rate; resampled). Requests run one at a time."
         )
-        with gr.Tab("ASR", id="asr"):
-            with gr.Row():
-                a_in = gr.Audio(
-                    sources=["upload", "microphone"],
-                    type="filepath",
-                    label="speech",
-                    elem_id="asr_audio",
-                )
-                a_lang = gr.Dropdown(langs, value="en", label="language of the speech")
-            a_btn = gr.Button("Transcribe", variant="primary", elem_id="asr_run")
-            a_text = gr.Textbox(label="transcript", elem_id="asr_text", interactive=False)
-            a_info = gr.Textbox(label="time and settings", elem_id="asr_info", lines=2)
-            a_btn.click(fns["asr"], [a_in, a_lang], [a_text, a_info], api_name="asr", **run_opts)
-        with gr.Tab("TTS", id="tts"):
-            with gr.Row():
-                t_text = gr.Textbox(
-                    label="text",
-                    elem_id="tts_text",
-                    lines=2,
-                    placeholder="The driver likes yellow cars very much.",
-                )
-                t_lang = gr.Dropdown([AUTO, *langs], value=AUTO, label="language")
-            t_prompt = gr.Audio(
-                sources=["upload", "microphone"],
-                type="filepath",
-                label="speaker prompt (optional, first 3 s used)",
-            )
-            t_btn = gr.Button("Synthesise", variant="primary", elem_id="tts_run")
-            t_audio = gr.Audio(label="generated speech", elem_id="tts_audio", interactive=False)
-            t_spec = gr.Image(
-                label="spectrogram", elem_id="tts_spec", type="filepath", interactive=False
-            )
-            t_info = gr.Textbox(label="time and settings", elem_id="tts_info", lines=2)
-            t_btn.click(
-                fns["tts"],
-                [t_text, t_lang, t_prompt],
-                [t_audio, t_spec, t_info],
-                api_name="tts",
-                **run_opts,
-            )
-        with gr.Tab("S2TT", id="s2tt"):
-            with gr.Row():
-                x_in = gr.Audio(
-                    sources=["upload", "microphone"], type="filepath", label="source speech"
-                )
-                x_src = gr.Dropdown(langs, value="en", label="source language")
-                x_tgt = gr.Dropdown(langs, value="zh", label="target language")
-            x_btn = gr.Button("Translate", variant="primary", elem_id="s2tt_run")
-            x_text = gr.Textbox(label="translation", elem_id="s2tt_text", interactive=False)
-            x_info = gr.Textbox(label="time and settings", elem_id="s2tt_info", lines=2)
-            x_btn.click(
-                fns["s2tt"], [x_in, x_src, x_tgt], [x_text, x_info], api_name="s2tt", **run_opts
-            )
-        with gr.Tab("S2ST", id="s2st"):
-            with gr.Row():
-                y_in = gr.Audio(
-                    sources=["upload", "microphone"], type="filepath", label="source speech"
-                )
-                y_src = gr.Dropdown(langs, value="en", label="source language")
-                y_tgt = gr.Dropdown(langs, value="zh", label="target language")
-            y_btn = gr.Button("Translate to speech", variant="primary", elem_id="s2st_run")
-            y_audio = gr.Audio(label="generated speech", elem_id="s2st_audio", interactive=False)
-            y_spec = gr.Image(
-                label="spectrogram", elem_id="s2st_spec", type="filepath", interactive=False
-            )
-            y_info = gr.Textbox(label="time and settings", elem_id="s2st_info", lines=2)
-            y_btn.click(
-                fns["s2st"],
-                [y_in, y_src, y_tgt],
-                [y_audio, y_spec, y_info],
-                api_name="s2st",
-                **run_opts,
-            )
+        tab("asr", "ASR", "Transcribe", asr_inputs, text_label="transcript")
+        tab("tts", "TTS", "Synthesise", tts_inputs)
+        tab("s2tt", "S2TT", "Translate", translation_inputs("s2tt"), text_label="translation")
+        tab("s2st", "S2ST", "Translate to speech", translation_inputs("s2st"))
     ui.queue(default_concurrency_limit=1, max_size=32)
     return ui
 
