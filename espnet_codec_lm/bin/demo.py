@@ -12,12 +12,12 @@ Usage:
         --port 7861 --share false decoding.text.beam_size=4
 
 ``make demo-ui`` starts it on the shipped mini pack. Needs the ``[demo]`` extra (gradio; installed
-by ``make install``). The logic is :class:`DemoApp` (plain Python, no gradio); :func:`build_ui`
-lays it out in Gradio, which is imported only there and in :func:`main`. Each task decodes with
-the pack's ``decode/<task>.yaml`` (the settings it was scored with), else the defaults; the model
-is loaded once and shared by the four tasks. Without ``--prompt_wav``, TTS with no uploaded
-prompt speaks in a default voice: an espeak-ng voice of the mini corpus (the shipped pack's
-training speakers), made on first use.
+by ``make install``). The logic is :class:`DemoApp` (plain Python, no gradio); :func:`handlers`
+and :func:`build_ui` put it in a Gradio page (gradio is imported only there and in :func:`main`).
+Each task decodes with the pack's ``decode/<task>.yaml`` (the settings it was scored with), else
+the defaults; the model is loaded once and shared by the four tasks. Without ``--prompt_wav``,
+TTS with no uploaded prompt speaks in a default voice: an espeak-ng voice of the mini corpus (the
+shipped pack's training speakers), made on first use.
 """
 
 from __future__ import annotations
