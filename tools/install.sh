@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install everything espnet_codec_lm needs into tools/venv, plus the Debian packages the recipes
-# call (espeak-ng, sox, shellcheck). Idempotent: a stamp file records the hash of the inputs, so a
+# Install everything espnet_codec_lm needs into tools/venv (with the [demo] extra), plus the Debian
+# packages the recipes and tests call (espeak-ng, sox, shellcheck; chromium and chromium-driver
+# for the web demo's browser test). Idempotent: a stamp file records the hash of the inputs, so a
 # second run with nothing changed exits in about a second.
 #
 #   tools/install.sh                 # CPU machine: torch 2.13.0 CPU wheel
@@ -23,6 +24,8 @@ need_apt=()
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need_apt+=(sox)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -36,7 +39,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 # --- Python venv -----------------------------------------------------------------------------
-inputs_hash=$( (echo "${torch_spec} ${espnet_spec}"; cat "${here}/requirements.txt" "${here}/requirements-dev.txt" "${root}/setup.py") | sha1sum | cut -d' ' -f1)
+inputs_hash=$( (echo "${torch_spec} ${espnet_spec}"; cat "${here}"/requirements{,-dev,-demo}.txt "${root}/setup.py") | sha1sum | cut -d' ' -f1)
 if [ -f "${stamp}" ] && [ "$(cat "${stamp}")" = "${inputs_hash}" ] && [ -x "${venv}/bin/python" ]; then
     log "tools/venv is up to date (delete ${stamp} to force a reinstall)"
     exit 0
@@ -68,7 +71,8 @@ echo "torch==${torch_version}" >"${constraints}"
 log "torch ${torch_version} pinned"
 
 log "installing requirements (this is the slow part on a fresh machine)"
-quiet_pip install -c "${constraints}" -r "${here}/requirements.txt" -r "${here}/requirements-dev.txt"
+quiet_pip install -c "${constraints}" -r "${here}/requirements.txt" -r "${here}/requirements-dev.txt" \
+    -r "${here}/requirements-demo.txt"
 # espnet pins setuptools<74 while torch>=2.12 needs setuptools>=77: take espnet without its
 # dependency list; requirements.txt names the ones our code path imports.
 log "installing ${espnet_spec} (--no-deps)"

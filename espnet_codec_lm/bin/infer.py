@@ -67,9 +67,7 @@ def _read_wav(path: str | None, flag: str, task: str):
 
 def run(args) -> str | None:
     """Run the task; returns the text output (None for speech outputs)."""
-    from espnet_codec_lm.config import load_config
-    from espnet_codec_lm.decode.config import LMDecodeConfig
-    from espnet_codec_lm.inference import SpeechLMInference
+    from espnet_codec_lm.inference import SpeechLMInference, task_config
     from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text
 
     task = args.task
@@ -84,15 +82,7 @@ def run(args) -> str | None:
     wav = _read_wav(args.wav, "--wav", task) if task != "tts" else None
     prompt = _read_wav(args.prompt_wav, "--prompt_wav", task) if task == "tts" else None
 
-    overrides = list(args.overrides)
-    if not any(o.startswith("decoding.speech.num_samples=") for o in overrides):
-        overrides.append("decoding.speech.num_samples=1")
-    config = args.config
-    packed = Path(args.lm) / "decode" / f"{task}.yaml"  # a pack (bin/pack) carries its configs
-    if config is None and packed.is_file():
-        config = packed
-    cfg = load_config(LMDecodeConfig, config, overrides)
-    cfg.task = task
+    cfg = task_config(args.lm, task, args.config, args.overrides)
     m = SpeechLMInference(args.lm, codec=args.codec, config=cfg)
     if task == "asr":
         text = m.asr(*wav, lang=args.lang)

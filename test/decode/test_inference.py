@@ -9,7 +9,7 @@ import soundfile as sf
 from espnet_codec_lm.bin.infer import main as infer_main
 from espnet_codec_lm.config import load_config
 from espnet_codec_lm.decode.config import LMDecodeConfig
-from espnet_codec_lm.inference import InferenceError, SpeechLMInference
+from espnet_codec_lm.inference import InferenceError, SpeechLMInference, task_config
 from espnet_codec_lm.testing.audio import speech_like, write_wav
 
 FAST = [
@@ -41,6 +41,26 @@ def test_four_tasks(api, wav):
     np.testing.assert_array_equal(out, api.tts("the cat sat on the mat.", speech_like(1.5), 16000))
     s2st = api.s2st(wav, 16000, target_lang="zh")
     assert len(s2st) % 320 == 0 and len(s2st) > 0
+
+
+def test_with_config_shares_the_loaded_model(api, wav):
+    """One loaded model serves another task's settings (the demo's four tabs)."""
+    greedy = api.with_config(
+        load_config(LMDecodeConfig, None, [*FAST, "decoding.text.beam_size=1"])
+    )
+    assert greedy.model is api.model and greedy.codec is api.codec
+    assert greedy.decoder.cfg.text.beam_size == 1 and api.decoder.cfg.text.beam_size == 2
+    assert isinstance(greedy.asr(wav, 16000), str)
+
+
+def test_task_config_takes_the_packs_config_then_overrides(tmp_path):
+    (tmp_path / "decode").mkdir()
+    (tmp_path / "decode" / "tts.yaml").write_text("decoding:\n  speech:\n    top_k: 7\n")
+    cfg = task_config(tmp_path, "tts")
+    assert (cfg.task, cfg.decoding.speech.top_k, cfg.decoding.speech.num_samples) == ("tts", 7, 1)
+    assert task_config(tmp_path, "asr").decoding.text.beam_size == 8  # no asr.yaml: defaults
+    more = task_config(tmp_path, "tts", overrides=["decoding.speech.num_samples=3"])
+    assert more.decoding.speech.num_samples == 3
 
 
 def test_transcribe_is_the_scoring_protocol(lm_exp, api, wav):
