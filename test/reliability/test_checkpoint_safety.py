@@ -72,25 +72,12 @@ def test_utmos_checkpoint_pickle(tmp_path):
 def test_codec_train_resume_from_pickle_checkpoint(tmp_path):
     """``codec_train`` resumes from ``checkpoint.pt`` (torch.save); a planted one is refused
     with one line naming it, and the experiment's other files are not touched."""
-    from rel_helpers import tree_hashes, write_yaml
+    from rel_helpers import tiny_codec_train_config, tree_hashes
 
     from espnet_codec_lm.testing.audio import make_data_dir
 
     data = make_data_dir(tmp_path / "data", n_utts=2, seconds=0.5)
-    cfg = write_yaml(
-        tmp_path / "codec.yaml",
-        {
-            "model": {
-                "hop_length": 320,
-                "latent_dim": 16,
-                "encoder": {"type": "spectral", "n_fft": 640, "hidden": 16, "layers": 1},
-                "decoder": {"type": "istft", "n_fft": 1280, "hidden": 16, "layers": 1},
-                "quantizer": {"num_codebooks": 2, "codebook_size": 8, "kmeans_iters": 1},
-            },
-            "data": {"train": str(data), "segment_samples": 3200, "batch_size": 2},
-            "max_steps": 1,
-        },
-    )
+    cfg = tiny_codec_train_config(tmp_path / "codec.yaml", data, loss={})
     exp = tmp_path / "exp"
     marker = tmp_path / "pwned"
     plant(exp / "checkpoint.pt", marker)

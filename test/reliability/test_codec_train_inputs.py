@@ -5,7 +5,13 @@ train silently to NaN losses and export a NaN codec)."""
 from __future__ import annotations
 
 import pytest
-from rel_helpers import assert_one_line_error, assert_unchanged, call_main, tree_hashes, write_yaml
+from rel_helpers import (
+    assert_one_line_error,
+    assert_unchanged,
+    call_main,
+    tiny_codec_train_config,
+    tree_hashes,
+)
 
 from espnet_codec_lm.testing.audio import make_data_dir, write_nan_wav, write_truncated_wav
 
@@ -13,20 +19,8 @@ UTT = "spk1-utt001"
 
 
 def _config(path, data):
-    return write_yaml(
-        path,
-        {
-            "model": {
-                "hop_length": 320,
-                "latent_dim": 16,
-                "encoder": {"type": "spectral", "n_fft": 640, "hidden": 16, "layers": 1},
-                "decoder": {"type": "istft", "n_fft": 1280, "hidden": 16, "layers": 1},
-                "quantizer": {"num_codebooks": 2, "codebook_size": 8, "kmeans_iters": 1},
-            },
-            "data": {"train": str(data), "segment_samples": 3200, "batch_size": 2},
-            "max_steps": 1,
-        },
-    )
+    # the trainer's default losses (discriminators on): the inputs are read as in a real run
+    return tiny_codec_train_config(path, data, loss={})
 
 
 @pytest.mark.parametrize(
