@@ -4,6 +4,8 @@ paper-finding checks and goals of RESULTS.md, on hand-made numbers and experimen
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -217,3 +219,41 @@ def test_loss_table_reads_the_last_validation_of_each_sft_run(tmp_path):
     assert rows == [f"| {NI} | 300 | 1.250 | 4.500 | - | - |"]  # S2TT / S2ST: not validated
     # a CPT run is not a fine-tuned model: Speech CPT has no row
     assert losses.loss_lines(tmp_path / "none", [NI])[0].startswith("No fine-tuned")
+
+
+def test_grouped_sft_runs_merge_each_task_from_the_run_that_trained_it(tmp_path):
+    import losses
+
+    def run(name, tasks, entries, mtime):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "system.yaml").write_text(yaml.safe_dump({"system": ST, "stage": "sft"}))
+        (d / "config.yaml").write_text(yaml.safe_dump({"stage": "sft", "data": {"tasks": tasks}}))
+        (d / "valid_log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
+        os.utime(d / "system.yaml", (mtime, mtime))
+        return d
+
+    # an older joint run: replaced, task by task, by the two newer group runs
+    run("lm_sft_st", ["asr", "tts", "s2tt", "s2st"], [{"step": 9, "loss": 9.0}], 100)
+    gen = run(
+        "lm_sft_tts_s2st_st",
+        ["tts", "s2st"],
+        # the generation run also reports an (untrained) ASR loss: not taken
+        [{"step": 300, "loss": 4.0, "loss/task/tts": 4.25, "loss/task/asr": 7.0}],
+        300,
+    )
+    und = run(
+        "lm_sft_asr_s2tt_st",
+        ["asr", "s2tt"],
+        [{"step": 350, "loss": 1.0, "loss/task/asr": 0.5, "loss/task/s2tt": 1.5}],
+        200,
+    )
+    assert losses.sft_runs(tmp_path)[ST] == [und, gen]  # the ASR run first
+    rows = [x for x in losses.loss_lines(tmp_path, [ST]) if x.startswith(f"| {ST}")]
+    assert rows == [f"| {ST} | 350+300 | 0.500 | 4.250 | 1.500 | - |"]
+    plan = losses.sft_plan(tmp_path, ST)
+    assert plan.startswith("**2 fine-tunings per system from the same CPT model**: ASR + S2TT and")
+    # the joint run alone (the groups removed) is described as one joint SFT
+    shutil.rmtree(gen)
+    shutil.rmtree(und)
+    assert losses.sft_plan(tmp_path, ST).startswith("**one joint multi-task SFT per system**")

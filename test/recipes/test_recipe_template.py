@@ -80,6 +80,15 @@ def test_bad_options_are_one_line_errors(tmp_path):
     assert res.returncode == 1 and "--cpt_mode: speech, speech_text or none" in res.stdout
     res = run_sh(["./codec_lm.sh", "--help"], d)
     assert res.returncode == 0 and "Stage" in res.stdout and "--cpt_mode" in res.stdout
+    # SFT groups: every task in exactly one group, and not with --sft_joint
+    base = ["./codec_lm.sh", "--stop_stage", "0", "--tasks", "asr tts s2tt:en s2st"]
+    res = run_sh([*base, "--sft_groups", "asr,s2tt tts"], d)
+    assert res.returncode == 1 and 'groups "asr,s2tt tts": no group has the task s2st' in res.stdout
+    res = run_sh([*base, "--sft_groups", "asr,s2tt tts,s2st,asr"], d)
+    assert res.returncode == 1 and "task asr in two groups" in res.stdout
+    res = run_sh([*base, "--sft_groups", "asr,s2tt tts,s2st", "--sft_joint", "true"], d)
+    assert res.returncode == 1 and "exclude each other" in res.stdout
+    assert run_sh([*base, "--sft_groups", "asr,s2tt tts,s2st"], d).returncode == 0
 
 
 @pytest.fixture(scope="module")

@@ -48,6 +48,7 @@ lm_config=conf/lm/cpt_speech_text_qwen1.5_0.5b.yaml  # stage 6: CPT config (LMTr
 cpt_sets=""             # CPT speech sets (default: the training set)
 sft_config="conf/lm/sft_{task}_qwen1.5_0.5b.yaml"  # stage 7: SFT config, {task} substituted
 sft_joint=false         # true: one multi-task SFT over all --tasks ({task} = joint), else one per task
+sft_groups=""           # e.g. "asr,s2tt tts,s2st": one SFT run per group ({task} = asr_s2tt, ...)
 decode_config="conf/decode/{task}.yaml"            # stage 8: decoding config per task
 score_config=""         # stage 9: ScoringConfig YAML (ASR/speaker/MOS models); "" = text metrics
 score_asr=""            # stage 9 ASR (TTS WER, ASR-BLEU): self = this system's own ASR SFT model
@@ -78,6 +79,7 @@ Stages:
    6  continual pre-training    bin.lm_train --config \${lm_config}            -> \${expdir}/lm_cpt_<tag>
    7  fine-tuning per task      bin.lm_train --config \${sft_config}           -> \${expdir}/lm_sft_<task>_<tag>
       (--sft_joint true: one run for all tasks)                                -> \${expdir}/lm_sft_<tag>
+      (--sft_groups "asr,s2tt tts,s2st": one run per group)                     -> \${expdir}/lm_sft_asr_s2tt_<tag>
    8  decoding                  bin.lm_decode --config \${decode_config}       -> .../decode_<task>_<test set>
    9  scoring                   bin.score --config \${score_config}            -> .../scores.yaml
   10  report                    bin.report                                    -> \${results}
@@ -92,7 +94,7 @@ Options (default):
   --text_llm_config "${text_llm_config}" --text_llm_args "${text_llm_args}"
   --text_pools "${text_pools}" --mt_pools "${mt_pools}" --heldout_text "${heldout_text}"
   --lm_config ${lm_config} --cpt_sets "${cpt_sets}"
-  --sft_config ${sft_config} --sft_joint ${sft_joint} --decode_config ${decode_config}
+  --sft_config ${sft_config} --sft_joint ${sft_joint} --sft_groups "${sft_groups}" --decode_config ${decode_config}
   --score_config "${score_config}" --score_asr "${score_asr}" (self | "") --score_asr_args "${score_asr_args}"
   --spk_model "${spk_model}" --mos_model "${mos_model}"
   --init ${init} (none | text_llm | checkpoint dir) --cpt_mode ${cpt_mode} (speech | speech_text | none)
@@ -256,9 +258,34 @@ cpt_exp=${expdir}/lm_cpt_${tag}
 if [ "${cpt_mode}" = none ]; then sft_init=${init}; else sft_init=${cpt_exp}/model; fi
 # --tasks entries are task or task:lang (decode one source language); SFT trains each task once
 sft_tasks=$(for t in ${tasks}; do echo "${t%%:*}"; done | awk '!seen[$0]++' | tr '\n' ' ')
-sft_exp() { # sft_exp TASK: the SFT experiment that serves TASK
-  if [ "${sft_joint}" = true ]; then echo "${expdir}/lm_sft_${tag}"; else echo "${expdir}/lm_sft_$1_${tag}"; fi
+# the SFT runs: one "name exp tasks" line each (tasks comma-separated); every task in one run
+[ "${sft_joint}" = true ] && [ -n "${sft_groups}" ] && die "--sft_joint true and --sft_groups exclude each other"
+sft_runs() {
+  local group task
+  if [ "${sft_joint}" = true ]; then
+    echo "joint ${expdir}/lm_sft_${tag} $(echo "${sft_tasks}" | xargs | tr ' ' ',')"
+  elif [ -n "${sft_groups}" ]; then
+    for group in ${sft_groups}; do
+      echo "${group//,/_} ${expdir}/lm_sft_${group//,/_}_${tag} ${group}"
+    done
+  else
+    for task in ${sft_tasks}; do echo "${task} ${expdir}/lm_sft_${task}_${tag} ${task}"; done
+  fi
 }
+sft_exp() { # sft_exp TASK: the SFT experiment that serves TASK
+  local name exp run_tasks
+  while read -r name exp run_tasks; do
+    if [[ ",${run_tasks}," == *",$1,"* ]]; then echo "${exp}" && return 0; fi
+  done < <(sft_runs)
+  die "--sft_groups \"${sft_groups}\": no group has the task $1"
+}
+if [ -n "${sft_groups}" ]; then # every task in exactly one group
+  for t in ${sft_tasks}; do
+    [[ " ${sft_groups//,/ } " == *" ${t} "* ]] || die "--sft_groups \"${sft_groups}\": no group has the task ${t}"
+  done
+  n=$(echo "${sft_groups}" | tr ', ' '\n' | awk NF | sort | uniq -d | head -1)
+  [ -z "${n}" ] || die "--sft_groups \"${sft_groups}\": task ${n} in two groups"
+fi
 write_if_changed() { # write_if_changed FILE < CONTENT: FILE (and its time) kept when unchanged
   mkdir -p "$(dirname "$1")"
   cat > "$1.tmp"
@@ -276,6 +303,8 @@ model_args() { # model_args INIT: the model.* overrides of an LM run starting fr
     [ -n "${base_llm}" ] && echo "model.base_llm=${base_llm}"
     [ -n "${tokenizer_dir}" ] && echo "model.tokenizer=${tokenizer_dir}"
   fi
+  # the codec whose codebooks a config's model.new_rows_init: codec reads (text_llm init only)
+  [ "$1" = text_llm ] && echo "model.codec_dir=${codec_dir}"
   echo "model.num_streams=${n_q}"
 }
 log "system: ${system:-that of the checkpoint}; tag ${tag}; codec ${codec_dir};" \
@@ -409,26 +438,20 @@ if stage_on 6 "continual pre-training (${cpt_mode}) -> ${cpt_exp}"; then
   stage_end
 fi
 
-if stage_on 7 "fine-tuning (${sft_tasks% }; joint ${sft_joint}) from ${sft_init}"; then
+if stage_on 7 "fine-tuning (${sft_tasks% }; joint ${sft_joint}${sft_groups:+; groups ${sft_groups}}) from ${sft_init}"; then
   system_args=()
   [ -n "${system}" ] && system_args=(--system "${system}")
   mapfile -t margs < <(model_args "${sft_init}"; ppl_args)
-  if [ "${sft_joint}" = true ]; then runs=joint; else runs=${sft_tasks}; fi
-  for run in ${runs}; do
-    if [ "${run}" = joint ]; then
-      exp=$(sft_exp joint) run_tasks=$(echo "${sft_tasks}" | xargs | tr ' ' ',')
-    else
-      exp=$(sft_exp "${run}") run_tasks=${run}
-    fi
+  while read -r run exp run_tasks; do
     # shellcheck disable=SC2046
     run_step "${exp}/.done" "${exp}/train.log" --gpu "${ngpu}" -- \
       $(py_entry lm_train) --config "$(subst_task "${sft_config}" "${run}")" --exp_dir "${exp}" \
       "${system_args[@]}" "${margs[@]}" stage=sft data.stage=sft "data.tasks=[${run_tasks}]" \
       "data.speech_sets=$(speech_sets "${train_set}")" \
-      "data.valid_speech_sets=$(speech_sets "${valid_set}")" "${lm_extra[@]}"
+      "data.valid_speech_sets=$(speech_sets "${valid_set}")" "${lm_extra[@]}" < /dev/null
     # the codec beside the model: the experiment is self-contained for the inference API
     ln -sfn "$(cd "${codec_dir}" && pwd)" "${exp}/codec"
-  done
+  done < <(sft_runs)
   stage_end
 fi
 

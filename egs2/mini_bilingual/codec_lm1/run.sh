@@ -10,10 +10,12 @@
 #                                large corpus in data_long/ dump_long/ exp_long/, RESULTS_long.md
 #   MINI_SIZE=tiny|default|large ./run.sh    corpus size (default: default)
 #   ./run.sh --codec_dir ""      train the codec (stage 3) instead of using pretrained/codec
+#   ./run.sh --sft joint         one multi-task SFT per system (before 2026-12: the default) instead of
+#                                two: ASR + S2TT (understanding) and TTS + S2ST (generation)
 #   ./run.sh --spk_model DIR --mos_model FILE   SPK-SIM / UTMOS with local checkpoints
 #
 # Stages 1-5 (data, validation, codec, tokenization, BPE + the text LLM that stands in for
-# Qwen1.5) run once; stages 6-9 (CPT, joint multi-task SFT, decoding, scoring) once per system;
+# Qwen1.5) run once; stages 6-9 (CPT, SFT, decoding, scoring) once per system;
 # stage 10 (report) once, then local/results.py completes RESULTS.md (findings, run, timings,
 # spectrograms). Every other option goes to codec_lm.sh (./codec_lm.sh --help), e.g.
 # --stage 6 --stop_stage 9. Wall / CPU time and peak memory of every stage: exp/stage_times.jsonl.
@@ -29,6 +31,7 @@ budget=default  # default (make demo, <= 30 min) | long (conf/long, the large co
 stage=1
 stop_stage=10
 codec_dir=pretrained/codec
+sft=groups    # groups: one SFT of ASR + S2TT and one of TTS + S2ST per system | joint: one of all four
 passed=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,6 +41,7 @@ while [ $# -gt 0 ]; do
     --stop_stage) stop_stage=$2 ;;
     --codec_dir) codec_dir=$2 ;;
     --budget) budget=$2 ;;
+    --sft) sft=$2 ;;
     *)
       passed+=("$1")
       shift
@@ -47,6 +51,11 @@ while [ $# -gt 0 ]; do
   shift 2
 done
 case "${smoke}" in true | false) ;; *) echo "run.sh: --smoke true|false" >&2 && exit 1 ;; esac
+case "${sft}" in
+  groups) sft_args=(--sft_groups "asr,s2tt tts,s2st") ;;
+  joint) sft_args=(--sft_joint true) ;;
+  *) echo "run.sh: --sft groups|joint" >&2 && exit 1 ;;
+esac
 # the budget's configs, corpus size and directories (the two budgets never share outputs)
 results=RESULTS.md
 dirs=()
@@ -107,7 +116,7 @@ common=(
   --mt_pools "${pool}/mt.en-zh.tsv"
   --heldout_text "${pool}/heldout.en ${pool}/heldout.zh"
   --lm_config "${train_conf}/cpt.yaml"
-  --sft_config "${train_conf}/sft_{task}.yaml" --sft_joint true
+  --sft_config "${train_conf}/sft_{task}.yaml" "${sft_args[@]}"
   --decode_config "${conf}/decode_{task}.yaml"
   --tasks "asr tts s2tt:en s2tt:zh s2st:en"
   --score_asr self --score_asr_args "${score_asr_args}"
@@ -132,7 +141,7 @@ for sys in ${systems}; do
 done
 
 names=("" "data preparation" "validation" "codec training" "tokenization" "BPE + text LLM"
-  "CPT" "SFT, joint" "decoding" "scoring" "report")
+  "CPT" "SFT, ${sft}" "decoding" "scoring" "report")
 run_stage() { # run_stage N SYSTEM: one stage of codec_lm.sh, timed
   local n=$1 label="stage $1: ${names[$1]}" sargs
   [ "${n}" -ge 6 ] && [ "${n}" -le 9 ] && label+=" (${2})"

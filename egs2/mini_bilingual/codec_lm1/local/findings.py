@@ -64,10 +64,10 @@ def system_values(runs, exp_root: str | Path) -> dict[str, dict[str, float]]:
         for key, metric in picks.items():
             if _num(s.get(metric)) is not None:
                 v[key] = float(s[metric])
-    from losses import TASKS, last_valid, sft_runs
+    from losses import TASKS, merged_valid, sft_runs
 
-    for system, run in sft_runs(Path(exp_root)).items():  # held-out loss per task (losses.py)
-        v = last_valid(run) or {}
+    for system, runs in sft_runs(Path(exp_root)).items():  # held-out loss per task (losses.py)
+        v = merged_valid(runs) or {}
         for key, _ in TASKS:
             if _num(v.get(key)) is not None:
                 out.setdefault(system, {})["loss_" + key.rsplit("/", 1)[-1]] = float(v[key])

@@ -30,27 +30,85 @@ def last_valid(run_dir: Path) -> dict | None:
     return entries[-1] if entries else None
 
 
-def sft_runs(exp: Path, stage: str = "sft") -> dict[str, Path]:
-    """``{system name: run dir}`` of the SFT (or CPT) runs under ``exp`` (their
-    ``system.yaml``); a system fine-tuned twice keeps its most recent run."""
+def run_tasks(run_dir: Path) -> list[str]:
+    """The tasks a training run trained on (its resolved ``config.yaml``'s ``data.tasks``)."""
     import yaml
 
-    runs: dict[str, tuple[float, Path]] = {}
+    cfg = run_dir / "config.yaml"
+    if not cfg.is_file():
+        return []
+    d = yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}
+    return list((d.get("data") or {}).get("tasks") or [])
+
+
+def sft_runs(exp: Path, stage: str = "sft") -> dict[str, list[Path]]:
+    """``{system name: its run dirs}`` of the SFT (or CPT) runs under ``exp`` (their
+    ``system.yaml``): for each task the most recent run that trained it, so a system fine-tuned
+    in groups (ASR + S2TT, TTS + S2ST) has two runs and one fine-tuned twice keeps the newer.
+    The run that trained ASR comes first (its decode monitor continues the learning curve)."""
+    import yaml
+
+    newest: dict[str, dict[str, tuple[float, Path]]] = {}
     for meta in exp.glob("*/system.yaml"):
         d = yaml.safe_load(meta.read_text(encoding="utf-8")) or {}
-        if d.get("stage") == stage and d.get("system"):
-            t = meta.stat().st_mtime
-            if d["system"] not in runs or t > runs[d["system"]][0]:
-                runs[d["system"]] = (t, meta.parent)
-    return {name: run for name, (_, run) in runs.items()}
+        if d.get("stage") != stage or not d.get("system"):
+            continue
+        t = meta.stat().st_mtime
+        per_task = newest.setdefault(d["system"], {})
+        for task in run_tasks(meta.parent) or ["*"]:
+            if task not in per_task or t > per_task[task][0]:
+                per_task[task] = (t, meta.parent)
+    out = {}
+    for name, per_task in newest.items():
+        runs = sorted(set(per_task.values()))
+        runs.sort(key=lambda tr: "asr" not in run_tasks(tr[1]))
+        out[name] = [run for _, run in runs]
+    return out
+
+
+def merged_valid(runs: list[Path]) -> dict | None:
+    """The last validation entry of each run, merged: each task's loss from the run that trained
+    it, ``step`` = the runs' last steps joined by '+' (None if no run has an entry)."""
+    out, steps = {}, []
+    for run in runs:
+        v = last_valid(run)
+        if v is None:
+            continue
+        steps.append(str(v["step"]))
+        tasks = run_tasks(run)
+        for key, _ in TASKS:
+            if key in v and (not tasks or key.rsplit("/", 1)[-1] in tasks):
+                out[key] = v[key]
+    if not steps:
+        return None
+    return {**out, "step": "+".join(steps)}
+
+
+def sft_plan(exp: Path, system: str) -> str:
+    """How ``system`` was fine-tuned, in words (one joint run, or which tasks went together)."""
+    runs = sft_runs(exp).get(system) or []
+    groups = [run_tasks(r) for r in runs]
+    if len(groups) == 1:
+        tasks = ", ".join(t.upper() for t in groups[0])
+        return (
+            f"**one joint multi-task SFT per system** ({tasks} together, `--sft joint`) instead "
+            "of the paper's one fine-tuning per task; every task is decoded and scored from that "
+            "one model."
+        )
+    named = " and ".join(" + ".join(t.upper() for t in g) for g in groups)
+    return (
+        f"**{len(groups)} fine-tunings per system from the same CPT model**: {named} "
+        "(`--sft groups`; the paper fine-tunes once per task); each task is decoded and scored "
+        "from the run that trained it."
+    )
 
 
 def loss_lines(exp: Path, systems: list[str]) -> list[str]:
-    """Markdown: one row per system (by name) whose SFT run has a validation entry."""
+    """Markdown: one row per system (by name) whose SFT runs have a validation entry."""
     runs = sft_runs(exp)
     rows = []
     for name in systems:
-        v = last_valid(runs[name]) if name in runs else None
+        v = merged_valid(runs[name]) if name in runs else None
         if v is None:
             continue
         cells = [f"{v[k]:.3f}" if k in v else "-" for k, _ in TASKS]
@@ -58,11 +116,12 @@ def loss_lines(exp: Path, systems: list[str]) -> list[str]:
     if not rows:
         return ["No fine-tuned model with a validation entry under the experiment directory."]
     return [
-        "Validation loss of each task at the end of the joint SFT (dev set, nats per target "
+        "Validation loss of each task at the end of fine-tuning (dev set, nats per target "
         "token: text tokens for ASR / S2TT, codec codes of all heads for TTS / S2ST; lower is "
-        "better). It orders the systems even where their decoded outputs are all unusable.",
+        "better; each task from the run that trained it, steps of each run). It orders the "
+        "systems even where their decoded outputs are all unusable.",
         "",
-        "| system | step | " + " | ".join(t for _, t in TASKS) + " |",
+        "| system | steps | " + " | ".join(t for _, t in TASKS) + " |",
         "|---|---:|" + "---:|" * len(TASKS),
         *rows,
     ]
@@ -75,7 +134,7 @@ def curve_lines(exp: Path, system: str, png_dir: Path, results_dir: Path) -> lis
 
     from espnet_codec_lm.train.logger import learning_curve, plot_learning_curve
 
-    runs = [r for r in (sft_runs(exp, "cpt").get(system), sft_runs(exp).get(system)) if r]
+    runs = [*sft_runs(exp, "cpt").get(system, []), *sft_runs(exp).get(system, [])]
     rows = learning_curve(runs)
     if not rows:
         return ["No decoded dev scores (the training configs' eval.decode_every_steps is off)."]

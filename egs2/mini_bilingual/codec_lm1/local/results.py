@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from findings import findings_lines, goal_lines, system_values  # noqa: E402
-from losses import curve_lines, loss_lines, sft_runs  # noqa: E402
+from losses import curve_lines, loss_lines, sft_plan, sft_runs  # noqa: E402
 from measure import read_log, summary  # noqa: E402
 from spectrograms import spectrogram_lines  # noqa: E402
 
@@ -81,9 +81,7 @@ def run_lines(args, systems: list[str]) -> list[str]:
         f"- Git commit: {git_commit(Path(os.environ.get('MAIN_ROOT', '.')))}",
         f"- Systems: {names}",
         f"- Machine: {machine()}",
-        "- Fine-tuning: **one joint multi-task SFT per system** (ASR, TTS, S2TT and S2ST "
-        "together, `--sft_joint true`) instead of the paper's one fine-tuning per task; every "
-        "task is decoded and scored from that one model.",
+        f"- Fine-tuning: {sft_plan(Path(args.exp), SYSTEM_NAMES.get(systems[-1], systems[-1]))}",
         "- The ASR that scores TTS (WER/CER) and S2ST (ASR-BLEU) is **each system's own "
         "fine-tuned model** (`--score_asr self`: the toolkit ASR of that system's SFT "
         "experiment), not Whisper-large-v3 as in the paper; a system that recognises badly "
@@ -102,11 +100,20 @@ def departure_lines(exp: Path, system: str) -> list[str]:
 
     from espnet_codec_lm.metrics.report import collect
 
-    run = sft_runs(exp).get(system)
-    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) if run else {}
-    data = (cfg or {}).get("data") or {}
-    build = data.get("build") or {}
+    build, repeats, rows_init = {}, {}, set()
+    for run in sft_runs(exp, "cpt").get(system, []) + sft_runs(exp).get(system, []):
+        cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) or {}
+        data = cfg.get("data") or {}
+        if cfg.get("stage") == "sft":  # the settings of every fine-tuning run, merged
+            build = {**build, **(data.get("build") or {})}
+            repeats.update(data.get("task_repeats") or {})
+        if (cfg.get("model") or {}).get("init") == "text_llm":
+            rows_init.add((cfg.get("model") or {}).get("new_rows_init"))
     out = []
+    if "codec" in rows_init:
+        out.append(
+            "codec embedding rows initialised from the codec's codebooks (`new_rows_init: codec`)"
+        )
     if build.get("prompt_index") is not None:
         out.append(
             f"SFT prompts: entry {build['prompt_index']} of each task's bank in the "
@@ -115,8 +122,8 @@ def departure_lines(exp: Path, system: str) -> list[str]:
         )
     if (build.get("time_mask") or {}).get("enable") is False:
         out.append("no ASR time masking")
-    if data.get("task_repeats"):
-        reps = ", ".join(f"{t} x{n}" for t, n in sorted(data["task_repeats"].items()))
+    if repeats:
+        reps = ", ".join(f"{t} x{n}" for t, n in sorted(repeats.items()))
         out.append(f"SFT pairs drawn per epoch: {reps}")
     seen = set()
     for r in collect(exp):
