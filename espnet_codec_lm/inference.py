@@ -22,6 +22,10 @@ Decisions (doc/decoding.md):
 * The task prompt is entry ``prompt_index`` of the SFT bank in the prompt language (``lang``
   argument, else the config's ``prompt_lang``, else English).
 
+A pack of several models (``bin/pack`` with several ``--exp``: one model per group of tasks)
+loads by the same path with the task named: ``SpeechLMInference(pack, task="tts")`` loads the
+model that ``<pack>/tasks.yaml`` maps ``tts`` to (:func:`lm_for_task`).
+
 Every problem is an :class:`InferenceError` (a ``ValueError``) with a one-line message.
 """
 
@@ -37,6 +41,8 @@ import numpy as np
 from espnet_codec_lm.decode.config import LMDecodeConfig
 
 MIN_RATE = 8000
+#: a pack of several models maps each task to its model's sub-directory in this file (bin/pack)
+TASKS_FILE = "tasks.yaml"
 
 
 class InferenceError(ValueError):
@@ -52,28 +58,47 @@ def _input_key(*parts) -> str:
     return h.hexdigest()[:16]
 
 
+def lm_for_task(lm: str | Path, task: str) -> Path:
+    """The model directory of ``task`` in ``lm``: in a pack of several models the sub-directory
+    that its ``tasks.yaml`` maps ``task`` to, else ``lm`` itself (a pack of one model, an
+    experiment or a checkpoint serves every task)."""
+    from espnet_codec_lm.config import read_yaml
+
+    lm = Path(lm)
+    index = lm / TASKS_FILE
+    if not index.is_file():
+        return lm
+    tasks = read_yaml(index)
+    if task not in tasks:
+        raise InferenceError(f"{index}: no model for task {task!r} (it has {', '.join(tasks)})")
+    return lm / tasks[task]
+
+
 def task_config(
     lm: str | Path, task: str, config: str | Path | None = None, overrides: Sequence[str] = ()
 ) -> LMDecodeConfig:
     """The decode config of ``task``: ``config`` if given, else the pack's
-    ``<lm>/decode/<task>.yaml`` (bin/pack ships the configs it was scored with), else the
-    defaults; then ``overrides`` (dotted ``key=value``). Speech tasks give one sample
+    ``decode/<task>.yaml`` (bin/pack ships the configs it was scored with; in a pack of several
+    models the one of the task's model, :func:`lm_for_task`), else the defaults; then
+    ``overrides`` (dotted ``key=value``). Speech tasks give one sample
     (``decoding.speech.num_samples=1``) unless an override says otherwise."""
     from espnet_codec_lm.config import load_config
 
     overrides = list(overrides)
     if not any(o.startswith("decoding.speech.num_samples=") for o in overrides):
         overrides.append("decoding.speech.num_samples=1")
-    packed = Path(lm) / "decode" / f"{task}.yaml"
-    if config is None and packed.is_file():
-        config = packed
+    if config is None:
+        packed = lm_for_task(lm, task) / "decode" / f"{task}.yaml"
+        if packed.is_file():
+            config = packed
     cfg = load_config(LMDecodeConfig, config, overrides)
     cfg.task = task
     return cfg
 
 
 class SpeechLMInference:
-    """An LM experiment ready for inference; see the module docstring."""
+    """An LM experiment ready for inference; see the module docstring. ``task`` picks the model
+    of a pack of several models (:func:`lm_for_task`); elsewhere it changes nothing."""
 
     def __init__(
         self,
@@ -81,6 +106,7 @@ class SpeechLMInference:
         codec: str | Path | None = None,
         config: LMDecodeConfig | None = None,
         min_prompt_s: float = 1.0,
+        task: str | None = None,
     ) -> None:
         import torch
 
@@ -88,6 +114,10 @@ class SpeechLMInference:
         from espnet_codec_lm.decode.inputs import make_builder
         from espnet_codec_lm.decode.loading import find_codec_dir, load_codec_dir, load_lm
 
+        if task is not None:
+            lm = lm_for_task(lm, task)
+        elif (Path(lm) / TASKS_FILE).is_file():
+            raise InferenceError(f"{lm}: a pack of several models ({TASKS_FILE}); name the task")
         if config is None:
             config = LMDecodeConfig()
             config.decoding.speech.num_samples = 1

@@ -4,7 +4,7 @@ Four tabs: ASR (upload or record), TTS (text + language + optional ~3-s speaker 
 S2ST. Each shows the decoded text or plays the generated audio and draws its spectrogram, with
 the decoding settings used and the time taken. Bad input (an unreadable file, audio longer than
 ``MAX_AUDIO_S``, empty or too long text, an unsupported language) gives a one-line message,
-not a stack trace. Requests wait in one queue and run one at a time (one model, one CPU budget).
+not a stack trace. Requests wait in one queue and run one at a time (one CPU budget).
 
 Usage:
     python -m espnet_codec_lm.bin.demo --model egs2/mini_bilingual/codec_lm1/pretrained/speech_text_cpt
@@ -15,7 +15,8 @@ Usage:
 by ``make install``). The logic is :class:`DemoApp` (plain Python, no gradio); :func:`handlers`
 and :func:`build_ui` put it in a Gradio page (gradio is imported only there and in :func:`main`).
 Each task decodes with the pack's ``decode/<task>.yaml`` (the settings it was scored with), else
-the defaults; the model is loaded once and shared by the four tasks. Without ``--prompt_wav``,
+the defaults; the model is loaded once and shared by the four tasks (a pack of several models:
+each model once, shared by its tasks; ``inference.lm_for_task``). Without ``--prompt_wav``,
 TTS with no uploaded prompt speaks in a default voice: an espeak-ng voice of the mini corpus (the
 shipped pack's training speakers), made on first use.
 """
@@ -172,7 +173,8 @@ def describe_settings(system, task: str, lang_info: str) -> str:
 
 
 class DemoApp:
-    """The demo's logic: one loaded system, four task functions; no Gradio here.
+    """The demo's logic: the loaded system (one model per sub-pack of a pack of several models,
+    else one), four task functions; no Gradio here.
 
     Each task function returns a :class:`Result` or raises :class:`DemoError` (or the API's
     ``InferenceError``, also a ``ValueError``) with a one-line message. Calls are serialised by
@@ -186,16 +188,22 @@ class DemoApp:
         overrides: list[str] | tuple[str, ...] = (),
         out_dir: str | Path | None = None,
     ) -> None:
-        from espnet_codec_lm.inference import SpeechLMInference, task_config
+        from espnet_codec_lm.inference import SpeechLMInference, lm_for_task, task_config
 
         self.model_dir = Path(model)
         if not self.model_dir.exists():
             raise DemoError(f"--model {model}: no such pack or experiment directory")
         configs = {t: task_config(model, t, None, overrides) for t in TASKS}
         t0 = time.perf_counter()
-        base = SpeechLMInference(model, codec=codec, config=configs["asr"])
-        self.systems = {t: base.with_config(c) for t, c in configs.items()}
+        loaded: dict[Path, SpeechLMInference] = {}  # each model once, shared by its tasks
+        self.systems = {}
+        for t, c in configs.items():
+            lm = lm_for_task(model, t)
+            if lm not in loaded:
+                loaded[lm] = SpeechLMInference(lm, codec=codec, config=c)
+            self.systems[t] = loaded[lm].with_config(c)
         self.load_s = time.perf_counter() - t0
+        base = self.systems["asr"]
         self.sample_rate = base.sample_rate
         self.lock = threading.Lock()
         self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="espnet_codec_lm_demo_"))
@@ -206,7 +214,8 @@ class DemoApp:
             wav, sr = read_audio(str(prompt_wav), "--prompt_wav")
             prompt = base.prepare_audio(wav, sr, "--prompt_wav")
             self._prompts = {lang: prompt for lang in LANGS}
-        log.info("loaded %s in %.1f s (%s)", self.model_dir, self.load_s, base.checkpoint)
+        ckpts = ", ".join(str(m.checkpoint) for m in loaded.values())
+        log.info("loaded %s in %.1f s (%s)", self.model_dir, self.load_s, ckpts)
 
     @property
     def title(self) -> str:

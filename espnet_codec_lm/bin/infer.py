@@ -1,8 +1,9 @@
 """Run one task on one input with a trained speech LM: ASR, TTS, S2TT or S2ST.
 
 Text outputs are printed (and written to ``--out`` if given); speech outputs are written to
-``--out`` as a WAV at the codec's rate. Input audio at another rate is resampled. See
-``espnet_codec_lm/inference.py`` for the Python API behind it.
+``--out`` as a WAV at the codec's rate. Input audio at another rate is resampled. ``--lm`` may be
+a pack of ``bin/pack``, also one of several models (``tasks.yaml``): ``--task`` picks the model
+and its decode config. See ``espnet_codec_lm/inference.py`` for the Python API behind it.
 
 Usage:
     # TTS in the voice of a prompt (its first 3 s)
@@ -34,12 +35,16 @@ def get_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--task", required=True, choices=TASKS)
-    p.add_argument("--lm", required=True, help="LM experiment directory or checkpoint directory")
+    p.add_argument(
+        "--lm",
+        required=True,
+        help="pack (bin/pack; of several models: the task's one), LM experiment or checkpoint",
+    )
     p.add_argument("--codec", default=None, help="codec directory (default <experiment>/codec)")
     p.add_argument(
         "--config",
         default=None,
-        help="decode YAML (LMDecodeConfig); default: <lm>/decode/<task>.yaml of a pack, if any",
+        help="decode YAML (LMDecodeConfig); default: the pack's decode/<task>.yaml, if any",
     )
     p.add_argument("--wav", default=None, help="input speech (asr, s2tt, s2st)")
     p.add_argument("--text", default=None, help="input text (tts)")
@@ -83,7 +88,7 @@ def run(args) -> str | None:
     prompt = _read_wav(args.prompt_wav, "--prompt_wav", task) if task == "tts" else None
 
     cfg = task_config(args.lm, task, args.config, args.overrides)
-    m = SpeechLMInference(args.lm, codec=args.codec, config=cfg)
+    m = SpeechLMInference(args.lm, codec=args.codec, config=cfg, task=task)
     if task == "asr":
         text = m.asr(*wav, lang=args.lang)
     elif task == "s2tt":

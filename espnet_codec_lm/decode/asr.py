@@ -4,7 +4,8 @@ Scoring transcribes generated speech (TTS WER, S2ST ASR-BLEU) with any object th
 ``transcribe(wavs, sample_rate, language) -> list[str]``; with ``asr.kind: toolkit`` it calls
 ``espnet_codec_lm.decode.asr:load_recognizer(path, device)``. ``path`` is
 
-* an ASR experiment or checkpoint directory (its codec at ``<experiment>/codec``), or
+* an ASR experiment or checkpoint directory (its codec at ``<experiment>/codec``), or a pack
+  of ``bin/pack`` (of several models: its ASR model), or
 * a YAML file ``{lm: <exp or checkpoint>, codec: <codec dir>, overrides: [key=value, ...]}``
   (overrides of :class:`~espnet_codec_lm.decode.config.LMDecodeConfig`, e.g.
   ``decoding.text.beam_size=4``).
@@ -33,4 +34,4 @@ def load_recognizer(path: str | Path, device: str = "cpu"):
         overrides = [str(o) for o in spec.get("overrides") or []]
     cfg = load_config(LMDecodeConfig, None, [*overrides, f"decoding.device={device}"])
     cfg.task = "asr"
-    return SpeechLMInference(lm, codec=codec, config=cfg)
+    return SpeechLMInference(lm, codec=codec, config=cfg, task="asr")

@@ -32,12 +32,14 @@ def held_out():
 
 
 def _load(task: str):
+    """The task's model of the pack (of one model, or of several: tasks.yaml) with the decode
+    config its ``task`` was scored with."""
     from espnet_codec_lm.config import load_config
     from espnet_codec_lm.decode.config import LMDecodeConfig
-    from espnet_codec_lm.inference import SpeechLMInference
+    from espnet_codec_lm.inference import SpeechLMInference, lm_for_task
 
-    cfg = load_config(LMDecodeConfig, PACK / "decode" / f"{task}.yaml")
-    return SpeechLMInference(PACK, config=cfg)
+    cfg = load_config(LMDecodeConfig, lm_for_task(PACK, task) / "decode" / f"{task}.yaml")
+    return SpeechLMInference(PACK, config=cfg, task=task)
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +59,15 @@ def _cer(refs: list[str], hyps: list[str], langs: list[str]) -> float:
 
 
 def test_the_pack_is_complete():
+    from espnet_codec_lm.inference import lm_for_task
+
     assert (PACK / "README.md").read_text(encoding="utf-8").startswith("---\nlicense:")
+    models = {lm_for_task(PACK, t) for t in ("asr", "tts", "s2tt", "s2st")}
     for f in ("model/speech_lm.json", "model/model.safetensors", "codec/model.safetensors"):
-        assert (PACK / f).is_file(), f
+        for m in models:
+            assert (m / f).is_file(), m / f
     size = sum(f.stat().st_size for f in PACK.rglob("*") if f.is_file())
-    assert size < 20e6  # a few MB, fit for the repository
+    assert size < 20e6 * len(models)  # a few MB per model, fit for the repository
 
 
 def test_transcribes_held_out_test_utterances(system, held_out):
