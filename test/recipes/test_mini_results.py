@@ -18,6 +18,7 @@ sys.path.insert(0, str(LOCAL))
 
 import findings  # noqa: E402
 import measure  # noqa: E402
+import results  # noqa: E402
 
 ST, SP, TL, NI = findings.ST, findings.SP, findings.TL, findings.NI
 ALL = [NI, TL, SP, ST]
@@ -257,3 +258,20 @@ def test_grouped_sft_runs_merge_each_task_from_the_run_that_trained_it(tmp_path)
     shutil.rmtree(gen)
     shutil.rmtree(und)
     assert losses.sft_plan(tmp_path, ST).startswith("**one joint multi-task SFT per system**")
+
+
+def test_git_commit_ignores_the_files_the_report_writes(tmp_path):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "doc" / "mini_results").mkdir(parents=True)
+    for f in ("RESULTS.md", "RESULTS_asr.png", "doc/mini_results/a.png", "run.sh"):
+        (tmp_path / f).write_text("v1\n")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    for f in ("RESULTS.md", "RESULTS_asr.png", "doc/mini_results/a.png"):
+        (tmp_path / f).write_text("v2\n")  # a run's own outputs, rewritten
+    assert not results.git_commit(tmp_path).endswith("local changes")
+    (tmp_path / "run.sh").write_text("v2\n")
+    assert results.git_commit(tmp_path).endswith(" + local changes")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,10 @@ BUDGET_S = {"main": 30 * 60, "all": 2 * 3600, "long": 4 * 3600}
 BUDGET_MB = 6 * 1024
 
 
+#: files a run of the recipe writes into the repository (RESULTS*.md, their plots, spectrograms)
+OWN_OUTPUTS = re.compile(r"(^|/)RESULTS[^/]*\.(md|png)$|(^|/)doc/mini_results/")
+
+
 def git_commit(where: Path) -> str:
     """Short commit of the repository holding ``where`` (``+ local changes`` when dirty)."""
     try:
@@ -56,7 +61,11 @@ def git_commit(where: Path) -> str:
         return "unknown (git not found)"
     if head.returncode:
         return "unknown (not a git checkout)"
-    return head.stdout.strip() + (" + local changes" if dirty.stdout.strip() else "")
+    # the outputs this report (re)writes are not changes to the code that made them
+    changed = [
+        x[3:] for x in dirty.stdout.splitlines() if x.strip() and not OWN_OUTPUTS.search(x[3:])
+    ]
+    return head.stdout.strip() + (" + local changes" if changed else "")
 
 
 def machine() -> str:
