@@ -287,3 +287,29 @@ class SpeechLMInference:
         s = Sample("input", lang=self._lang(src_lang), codes=codes, tgt_lang=tgt)
         key = _input_key("s2st", tgt, codes)
         return self.generate_speech([self._prefix("s2st", s, s.lang)], [key])[0][0]
+
+
+def load_recognizer(path: str | Path, device: str = "cpu"):
+    """The recipe's own ASR as a scoring model (``metrics.asr``'s ``toolkit`` kind, the default
+    ``asr.loader``): a :class:`SpeechLMInference` used for its ``transcribe``. ``path`` is
+
+    * an ASR experiment or checkpoint directory (its codec at ``<experiment>/codec``), or a pack
+      of ``bin/pack`` (of several models: its ASR model), or
+    * a YAML file ``{lm: <exp or checkpoint>, codec: <codec dir>, overrides: [key=value, ...]}``
+      (overrides of :class:`LMDecodeConfig`, e.g. ``decoding.text.beam_size=4``).
+    """
+    from espnet_codec_lm.config import load_config, read_yaml
+
+    path = Path(path)
+    lm, codec, overrides = path, None, []
+    if path.is_file():
+        spec = read_yaml(path)
+        unknown = set(spec) - {"lm", "codec", "overrides"}
+        if unknown or "lm" not in spec:
+            raise ValueError(f"{path}: expected keys lm, codec, overrides (got {sorted(spec)})")
+        lm = Path(spec["lm"])
+        codec = spec.get("codec")
+        overrides = [str(o) for o in spec.get("overrides") or []]
+    cfg = load_config(LMDecodeConfig, None, [*overrides, f"decoding.device={device}"])
+    cfg.task = "asr"
+    return SpeechLMInference(lm, codec=codec, config=cfg, task="asr")

@@ -35,7 +35,7 @@ class ASRModelConfig:
     # toolkit: whatever `loader` accepts (e.g. an ASR fine-tuning experiment directory).
     path: str | None = None
     # toolkit only: "module:function" called as function(path, device) -> SpeechRecognizer.
-    loader: str = "espnet_codec_lm.decode.asr:load_recognizer"
+    loader: str = "espnet_codec_lm.inference:load_recognizer"
     # name shown in the result tables; default: the directory name of `path`
     name: str | None = None
     batch_size: int = 8

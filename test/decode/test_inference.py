@@ -64,7 +64,7 @@ def test_task_config_takes_the_packs_config_then_overrides(tmp_path):
 
 
 def test_transcribe_is_the_scoring_protocol(lm_exp, api, wav):
-    from espnet_codec_lm.decode.asr import load_recognizer
+    from espnet_codec_lm.inference import load_recognizer
     from espnet_codec_lm.metrics.asr import SpeechRecognizer
 
     assert isinstance(api, SpeechRecognizer)

@@ -184,7 +184,7 @@ def test_bin_infer_and_the_demo_load_the_tasks_model(two_runs, tmp_path, monkeyp
     from espnet_codec_lm import inference
     from espnet_codec_lm.bin.demo import DemoApp
     from espnet_codec_lm.bin.infer import main as infer_main
-    from espnet_codec_lm.decode.asr import load_recognizer
+    from espnet_codec_lm.inference import load_recognizer
 
     loaded = []
 
