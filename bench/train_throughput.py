@@ -43,7 +43,7 @@ def main() -> None:
     import torch
 
     from espnet_codec_lm.config import load_config
-    from espnet_codec_lm.tasks.synthetic import make_synthetic_corpus
+    from espnet_codec_lm.testing.synthetic import make_synthetic_corpus
     from espnet_codec_lm.train.build import build_trainer
     from espnet_codec_lm.train.config import LMTrainConfig
     from espnet_codec_lm.train.distributed import init_distributed, shutdown

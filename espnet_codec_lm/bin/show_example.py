@@ -61,7 +61,7 @@ def _setup(args, workdir: str):
     overrides = list(args.overrides) + ([f"stage={args.stage}"] if args.stage else [])
     if args.demo:
         from espnet_codec_lm.config import dump_config
-        from espnet_codec_lm.tasks.synthetic import make_synthetic_corpus
+        from espnet_codec_lm.testing.synthetic import make_synthetic_corpus
 
         corpus = make_synthetic_corpus(Path(workdir))
         dump_config(corpus.data_config(), corpus.root / "data.yaml")

@@ -11,13 +11,13 @@ Public API (see doc/tasks.md):
 - :class:`HookConfig`: punctuation restoration / machine translation hooks.
 """
 
+from espnet_codec_lm.data.hooks import HookConfig
 from espnet_codec_lm.tasks.dataset import (
     DataConfig,
     TaskDataset,
     TaskValidSource,
     build_sources,
 )
-from espnet_codec_lm.tasks.hooks import HookConfig
 from espnet_codec_lm.tasks.mixture import MixtureConfig, TaskSampler
 from espnet_codec_lm.tasks.prompts import PromptBank, TokenizedPrompts
 from espnet_codec_lm.tasks.sequence import (

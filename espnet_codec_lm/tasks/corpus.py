@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from espnet_codec_lm.data.kaldi_io import num_frames_path
 from espnet_codec_lm.lm.vocab import VocabLayout
 from espnet_codec_lm.tasks.prompts import LANGS
 from espnet_codec_lm.tasks.sequence import Sample
@@ -176,8 +177,6 @@ class LazyCodes:
 def _lazy_codes(scp: str, layout: VocabLayout) -> dict[str, LazyCodes]:
     """The index of a codes list: ``utt -> LazyCodes`` (frames from ``<name>.num_frames``; when
     that file is missing, each entry is read once for its length and not kept)."""
-    from espnet_codec_lm.data.kaldi_io import num_frames_path
-
     scp_path = Path(scp)
     if not scp_path.is_file():
         raise ValueError(f"{scp}: codes file not found")

@@ -39,6 +39,7 @@ from typing import Literal
 
 import numpy as np
 
+from espnet_codec_lm.data.hooks import HookConfig, load_punctuator, load_translator
 from espnet_codec_lm.lm.vocab import VocabLayout
 from espnet_codec_lm.tasks.corpus import (
     Corpus,
@@ -48,7 +49,6 @@ from espnet_codec_lm.tasks.corpus import (
     load_text_pool,
     merge,
 )
-from espnet_codec_lm.tasks.hooks import HookConfig, load_punctuator, load_translator
 from espnet_codec_lm.tasks.mixture import MixtureConfig, TaskSampler
 from espnet_codec_lm.tasks.packing import best_fit, collate, efficiency, pack_row
 from espnet_codec_lm.tasks.prompts import PromptBank, TokenizedPrompts

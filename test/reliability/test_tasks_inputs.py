@@ -16,7 +16,7 @@ from espnet_codec_lm.config import dump_config
 
 @pytest.fixture(scope="module")
 def syn(tmp_path_factory):
-    from espnet_codec_lm.tasks.synthetic import make_synthetic_corpus
+    from espnet_codec_lm.testing.synthetic import make_synthetic_corpus
 
     root = tmp_path_factory.mktemp("rel_tasks")
     return make_synthetic_corpus(

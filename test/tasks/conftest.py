@@ -7,7 +7,7 @@ import pytest
 from espnet_codec_lm.tasks.dataset import load_corpora
 from espnet_codec_lm.tasks.prompts import PromptBank, TokenizedPrompts
 from espnet_codec_lm.tasks.sequence import BuildConfig, SequenceBuilder
-from espnet_codec_lm.tasks.synthetic import make_synthetic_corpus
+from espnet_codec_lm.testing.synthetic import make_synthetic_corpus
 
 
 @pytest.fixture(scope="session")

@@ -141,7 +141,7 @@ from pathlib import Path
 from espnet_codec_lm.lm.tokenizer import load_text_tokenizer
 from espnet_codec_lm.lm.vocab import VocabLayout
 from espnet_codec_lm.tasks.dataset import TaskDataset
-from espnet_codec_lm.tasks.synthetic import SyntheticCorpus
+from espnet_codec_lm.testing.synthetic import SyntheticCorpus
 root = Path({str(syn.root)!r})
 syn = SyntheticCorpus(root, VocabLayout.load(root / "vocab_layout.json"),
                       load_text_tokenizer(root / "tokenizer"))

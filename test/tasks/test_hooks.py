@@ -8,15 +8,15 @@ import shutil
 import pytest
 import torch
 
-from espnet_codec_lm.tasks.corpus import SpeechSetConfig
-from espnet_codec_lm.tasks.dataset import load_corpora
-from espnet_codec_lm.tasks.hooks import (
+from espnet_codec_lm.data.hooks import (
     HookConfig,
     identity_punctuator,
     identity_translator,
     load_punctuator,
     load_translator,
 )
+from espnet_codec_lm.tasks.corpus import SpeechSetConfig
+from espnet_codec_lm.tasks.dataset import load_corpora
 
 HOOKS_PY = """
 def punct(texts, lang):

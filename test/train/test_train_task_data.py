@@ -12,7 +12,7 @@ from espnet_codec_lm.train.logger import read_log
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from espnet_codec_lm.tasks.synthetic import make_synthetic_corpus
+    from espnet_codec_lm.testing.synthetic import make_synthetic_corpus
 
     root = tmp_path_factory.mktemp("corpus")
     make_synthetic_corpus(

@@ -31,8 +31,8 @@ from espnet_codec_lm.data.corpora.base import (
     pick_subsets,
     prepare_subsets,
 )
+from espnet_codec_lm.data.hooks import HookConfig
 from espnet_codec_lm.data.kaldi_io import DataDirError
-from espnet_codec_lm.tasks.hooks import HookConfig
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ the data layer decodes and resamples when a stage reads them.
 
 Options are one dataclass per corpus, read from ``--config`` (YAML) plus ``key=value``
 overrides, so unknown keys are errors. The shared text hooks (``punctuation``, ``translation``)
-are :class:`espnet_codec_lm.tasks.hooks.HookConfig` sections; both default to ``identity``.
+are :class:`espnet_codec_lm.data.hooks.HookConfig` sections; both default to ``identity``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from espnet_codec_lm.data.data_dir import DataDir, write_data_dir
+from espnet_codec_lm.data.hooks import load_punctuator, load_translator
 from espnet_codec_lm.data.kaldi_io import DataDirError
 from espnet_codec_lm.utils.fileio import atomic_write_text
 
@@ -182,8 +183,6 @@ def apply_punctuation(text: dict[str, str], lang: str, hook: Any) -> dict[str, s
     """Restore punctuation of every transcript with the hook (``identity`` changes nothing)."""
     if hook is None or getattr(hook, "kind", "identity") == "identity" or not text:
         return text
-    from espnet_codec_lm.tasks.hooks import load_punctuator
-
     punctuate = load_punctuator(hook)
     ids = sorted(text)
     outs = punctuate([text[u] for u in ids], lang)
@@ -198,8 +197,6 @@ def apply_translation(
     """Translations of ``text`` by the MT hook; utterances it leaves untranslated are absent."""
     if hook is None or getattr(hook, "kind", "identity") == "identity" or not text:
         return {}
-    from espnet_codec_lm.tasks.hooks import load_translator
-
     translate = load_translator(hook)
     ids = sorted(text)
     outs = translate([text[u] for u in ids], src_lang, tgt_lang)

@@ -43,8 +43,8 @@ from espnet_codec_lm.data.corpora.commonvoice import (
     read_tsv,
 )
 from espnet_codec_lm.data.data_dir import DataDir, combine_data_dirs
+from espnet_codec_lm.data.hooks import HookConfig
 from espnet_codec_lm.data.kaldi_io import DataDirError
-from espnet_codec_lm.tasks.hooks import HookConfig
 
 log = logging.getLogger(__name__)
 

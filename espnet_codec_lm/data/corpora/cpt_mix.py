@@ -39,7 +39,7 @@ from espnet_codec_lm.data.corpora.base import (
     write_subset,
 )
 from espnet_codec_lm.data.data_dir import DataDir, Segment, combine_data_dirs, read_data_dir
-from espnet_codec_lm.tasks.hooks import HookConfig
+from espnet_codec_lm.data.hooks import HookConfig
 from espnet_codec_lm.utils.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)

@@ -34,8 +34,8 @@ from espnet_codec_lm.data.corpora.base import (
     prepare_subsets,
 )
 from espnet_codec_lm.data.corpora.librispeech import SUBSETS
+from espnet_codec_lm.data.hooks import HookConfig
 from espnet_codec_lm.data.kaldi_io import DataDirError
-from espnet_codec_lm.tasks.hooks import HookConfig
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from espnet_codec_lm.data.corpora.base import (
     prepare_subsets,
 )
 from espnet_codec_lm.data.data_dir import DataDir, Segment
+from espnet_codec_lm.data.hooks import HookConfig
 from espnet_codec_lm.data.kaldi_io import DataDirError
-from espnet_codec_lm.tasks.hooks import HookConfig
 
 SPLITS = ("train", "dev", "test")
 _CONTRACTION = re.compile(r" '(?=[a-z])")

@@ -31,8 +31,8 @@ from espnet_codec_lm.data.corpora.base import (
 )
 from espnet_codec_lm.data.corpora.gigaspeech import iter_segments, load_json
 from espnet_codec_lm.data.data_dir import DataDir, Segment
+from espnet_codec_lm.data.hooks import HookConfig
 from espnet_codec_lm.data.kaldi_io import DataDirError
-from espnet_codec_lm.tasks.hooks import HookConfig
 
 SUBSETS = {"train": None, "dev": "DEV", "test_net": "TEST_NET", "test_meeting": "TEST_MEETING"}
 
