@@ -31,7 +31,6 @@ from espnet_codec_lm.data.kaldi_io import DataDirError, read_table, write_table
 
 # files every data dir has; the others are optional
 REQUIRED = ("wav.scp", "utt2spk")
-UTT_TABLES = ("text", "utt2lang", "utt2dur", "wav_tgt.scp")
 
 
 @dataclass(frozen=True)
@@ -89,15 +88,6 @@ class DataDir:
         entry, start, end = self.audio_entry(utt)
         src = f"{self.path}/wav.scp" if self.path else "wav.scp"
         return load_audio(entry, sample_rate, utt, start, end, source=src)
-
-    def load_target_audio(self, utt: str, sample_rate: int = 16000) -> np.ndarray:
-        """S2ST target speech of ``utt`` (from ``wav_tgt.scp``)."""
-        from espnet_codec_lm.data.audio import load_audio
-
-        if not self.wav_tgt or utt not in self.wav_tgt:
-            raise DataDirError(f"{self.path or '.'}/wav_tgt.scp: no entry for utterance '{utt}'")
-        src = f"{self.path}/wav_tgt.scp" if self.path else "wav_tgt.scp"
-        return load_audio(self.wav_tgt[utt], sample_rate, utt, source=src)
 
     def durations(self) -> dict[str, float]:
         """Seconds per utterance: ``utt2dur`` when present, else segments / audio headers.

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ESPEAK_RATE = 22050
 TARGET_RATE = 16000
 ZH_VOICE = "cmn-latn-pinyin"
 

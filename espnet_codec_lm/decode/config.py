@@ -23,7 +23,6 @@ from espnet_codec_lm.config import ConfigError
 #: tasks whose target is text / speech (decoding side; scoring has the same split)
 TEXT_TARGET_TASKS = ("asr", "s2tt", "text_lm", "mt")
 SPEECH_TARGET_TASKS = ("tts", "s2st", "t2st", "continuation")
-DECODE_TASKS = TEXT_TARGET_TASKS + SPEECH_TARGET_TASKS
 
 
 @dataclass

@@ -119,9 +119,6 @@ class VocabLayout:
             raise ValueError("ids outside their codebook ranges")
         return codes
 
-    def is_text(self, token_id: int) -> bool:
-        return 0 <= token_id < self.text_rows
-
     def is_codec(self, token_id: int) -> bool:
         return self.codec_offset <= token_id < self.boundary_offset
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import regex
@@ -83,10 +83,6 @@ class TextNormalizer:
         if lang.startswith("en"):
             return " ".join(self._english(text).split())
         return " ".join(self._basic(text).split())
-
-    def for_lang(self, lang: str | None) -> Callable[[str], str]:
-        """A one-argument normaliser for a fixed language."""
-        return lambda text: self(text, lang)
 
     def describe(self) -> str:
         """One line naming exactly what the normaliser does (goes under the result tables)."""

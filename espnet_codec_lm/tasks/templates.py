@@ -221,9 +221,3 @@ def get_template(name: str, stage: str | None = None) -> TaskTemplate:
     if stage is not None and stage not in template.stages:
         raise ValueError(f"task {name!r} is not used in {stage} (only in {list(template.stages)})")
     return template
-
-
-def task_id(name: str) -> int:
-    """Index of ``name`` in :data:`TASK_NAMES`."""
-    get_template(name)
-    return TASK_NAMES.index(name)

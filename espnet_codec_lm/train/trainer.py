@@ -379,9 +379,3 @@ class Trainer:
         shown = {k: round(v, 4) for k, v in valid_row.items() if k != "step"}
         log.info("finished at step %d; final validation: %s", self.step, shown)
         return {"train": last, "valid": valid_row}
-
-    def forward_only(self, batch: dict):
-        """Run the wrapped model on a batch (bench/tests)."""
-        batch = {k: v.to(self.env.device) for k, v in batch.items()}
-        with autocast(self.env):
-            return forward_batch(self.model, batch)
