@@ -226,7 +226,7 @@ def _speech_outputs(dd, refs_data, folder, k, ids, bank, cache, need):
         wavs = []
         for u in chunk:
             try:
-                wavs.append(load_audio(wav_scp[u], SR, base=dd.path))
+                wavs.append(load_audio(wav_scp[u], SR, base=dd.path, utt_id=u))
             except ValueError as e:
                 raise ValueError(f"{folder / 'wav.scp'}: utterance '{u}': {e}") from None
         if "asr" in todo:
@@ -258,7 +258,7 @@ def _spk_sim(spk, wav: np.ndarray, utt: str, refs_data: dict) -> float:
         if ref is None:
             raise ValueError(f"{refs_data['path'] / 'wav.scp'}: no reference speech for '{utt}'")
         try:
-            ref_wav = load_audio(ref, SR, refs_data["path"])
+            ref_wav = load_audio(ref, SR, refs_data["path"], utt_id=utt)
         except ValueError as e:
             raise ValueError(f"{refs_data['path'] / 'wav.scp'}: utterance '{utt}': {e}") from None
         emb = refs_data["emb"][utt] = spk.embed(ref_wav)
