@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from espnet_codec_lm.data.kaldi_io import num_frames_path
+from espnet_codec_lm.data.kaldi_io import num_frames_path, read_table
 from espnet_codec_lm.lm.vocab import VocabLayout
 from espnet_codec_lm.tasks.prompts import LANGS
 from espnet_codec_lm.tasks.sequence import Sample
@@ -37,29 +37,6 @@ class SpeechSetConfig:
     codes: str  # codes.scp written by the tokenize stage
     codes_tgt: str | None = None  # codes_tgt.scp (S2ST target speech)
     punctuate: bool = False  # restore punctuation of this set's transcripts (hook)
-
-
-def read_kaldi_map(path: str | Path, allow_empty: bool = False) -> dict[str, str]:
-    """``id value`` lines -> dict; a malformed line or duplicate id is a one-line error."""
-    path = Path(path)
-    out: dict[str, str] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise ValueError(f"{path}: file not found") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not valid UTF-8") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        parts = line.strip().split(maxsplit=1)
-        key, value = parts[0], parts[1].strip() if len(parts) > 1 else ""
-        if not value and not allow_empty:
-            raise ValueError(f"{path}:{n}: utterance {key} has an empty value")
-        if key in out:
-            raise ValueError(f"{path}:{n}: duplicate utterance id {key}")
-        out[key] = value
-    return out
 
 
 def detect_lang(text: str) -> str:
@@ -180,10 +157,10 @@ def _lazy_codes(scp: str, layout: VocabLayout) -> dict[str, LazyCodes]:
     scp_path = Path(scp)
     if not scp_path.is_file():
         raise ValueError(f"{scp}: codes file not found")
-    specs = read_kaldi_map(scp_path)
+    specs = read_table(scp_path)
     nf_path = num_frames_path(scp_path)
     if nf_path.is_file():
-        frames = read_kaldi_map(nf_path)
+        frames = read_table(nf_path)
         missing = sorted(set(specs) - set(frames))
         if missing:
             raise ValueError(
@@ -286,10 +263,10 @@ def load_speech_set(
     d = Path(cfg.data_dir)
     if not d.is_dir():
         raise ValueError(f"{d}: data directory not found")
-    texts = read_kaldi_map(d / "text") if (d / "text").is_file() else {}
-    utt2spk = read_kaldi_map(d / "utt2spk") if (d / "utt2spk").is_file() else {}
-    utt2lang = read_kaldi_map(d / "utt2lang") if (d / "utt2lang").is_file() else {}
-    trans = {p.name.split(".", 1)[1]: read_kaldi_map(p) for p in sorted(d.glob("text.*"))}
+    texts = read_table(d / "text") if (d / "text").is_file() else {}
+    utt2spk = read_table(d / "utt2spk") if (d / "utt2spk").is_file() else {}
+    utt2lang = read_table(d / "utt2lang") if (d / "utt2lang").is_file() else {}
+    trans = {p.name.split(".", 1)[1]: read_table(p) for p in sorted(d.glob("text.*"))}
     for scp in (cfg.codes, cfg.codes_tgt):
         if scp:
             check_codes_provenance(scp, layout)
@@ -376,10 +353,10 @@ def load_text_pool(path: str | Path, tokenizer, translate: Callable | None = Non
             samples.append(Sample(uttid=f"{path.name}-{n:07d}", lang=lang, text=line))
     else:
         d, text_file = (path, path / "text") if path.is_dir() else (path.parent, path)
-        texts = read_kaldi_map(text_file)
+        texts = read_table(text_file)
         has_meta = path.is_dir()
-        utt2lang = read_kaldi_map(d / "utt2lang") if has_meta and (d / "utt2lang").is_file() else {}
-        trans = {p.name.split(".", 1)[1]: read_kaldi_map(p) for p in sorted(d.glob("text.*"))}
+        utt2lang = read_table(d / "utt2lang") if has_meta and (d / "utt2lang").is_file() else {}
+        trans = {p.name.split(".", 1)[1]: read_table(p) for p in sorted(d.glob("text.*"))}
         for uttid in sorted(texts):
             lang = utt2lang.get(uttid) or detect_lang(texts[uttid])
             s = Sample(uttid=uttid, lang=lang, text=texts[uttid])
