@@ -146,3 +146,24 @@ class LMTrainConfig:
                 raise ConfigError(f"{key} must be >= {least}, got {value}")
         if self.stop.max_epochs is not None and not self.stop.max_epochs > 0:
             raise ConfigError(f"stop.max_epochs must be > 0, got {self.stop.max_epochs}")
+        self.check_sections()
+
+    def check_sections(self) -> None:
+        """Type the ``model`` and ``data`` sections now, with the dataclasses their builders use,
+        so that a misspelt key or a bad value fails when the config is loaded, not after the
+        distributed start and the model build. The sections stay dicts (the builders read them)."""
+        from espnet_codec_lm.config import config_from_dict
+        from espnet_codec_lm.lm.config import SpeechLMConfig
+
+        config_from_dict(SpeechLMConfig, self.model, "model")
+        kind = self.data.get("kind", "synthetic")
+        if kind == "tasks":
+            from espnet_codec_lm.tasks.dataset import DataConfig
+
+            config_from_dict(DataConfig, self.data, "data")
+        elif kind == "synthetic":
+            from espnet_codec_lm.train.build import SyntheticDataConfig
+
+            config_from_dict(SyntheticDataConfig, self.data, "data")
+        else:
+            raise ConfigError(f"data.kind {kind!r} is not one of ['synthetic', 'tasks']")

@@ -66,3 +66,36 @@ def test_paper_scale_cpt_numbers(mode, system):
     assert (cfg.optim.lr, cfg.optim.min_lr, cfg.optim.grad_clip) == (1e-5, 1e-6, 1.0)
     assert cfg.model["init"] == "text_llm" and cfg.model["num_streams"] == 3
     assert cfg.model["codebook_size"] == 1024
+
+
+MINI_CONF = Path(__file__).resolve().parents[2] / "egs2/mini_bilingual/codec_lm1/conf"
+MINI_CONFIGS = sorted(p for d in ("mini", "long", "smoke") for p in (MINI_CONF / d).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", MINI_CONFIGS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_mini_recipe_config_loads_as_the_recipe_passes_it(path):
+    """conf/{mini,long,smoke}: training configs with the codec the recipe passes (codec rows
+    need it), decode configs as they are; every section typed at load (a typo fails here)."""
+    from espnet_codec_lm.decode.config import LMDecodeConfig
+
+    if path.name.startswith("decode_"):
+        cfg = load_config(LMDecodeConfig, path)
+        assert cfg.decoding.batch_size >= 1
+        return
+    cfg = load_config(LMTrainConfig, path, ["model.codec_dir=pretrained/codec"])
+    assert cfg.stop.max_steps >= 1
+    if path.name.startswith("sft_"):
+        assert cfg.stage == "sft" and cfg.data["kind"] == "tasks"
+        if path.stem != "sft_joint":  # the SFT groups: the tasks of the file name
+            assert cfg.data["tasks"] == path.stem.split("_")[1:]
+
+
+def test_a_typo_in_the_data_or_model_section_fails_at_load(tmp_path):
+    from espnet_codec_lm.config import ConfigError
+
+    with pytest.raises(ConfigError, match="data.*task_repeat"):
+        load_config(LMTrainConfig, None, ["data.kind=tasks", "data.task_repeat={asr: 2}"])
+    with pytest.raises(ConfigError, match="model.*new_rows"):
+        load_config(LMTrainConfig, None, ["model.new_rows=codec"])
+    with pytest.raises(ConfigError, match="codec_dir"):  # codec rows need the codec
+        load_config(LMTrainConfig, None, ["model.init=text_llm", "model.new_rows_init=codec"])
