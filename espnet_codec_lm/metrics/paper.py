@@ -7,6 +7,8 @@ data (e.g. the mini corpus) is not comparable cell by cell.
 
 from __future__ import annotations
 
+#: the paper's four systems (the one place their names are written; recipes and the trainer's
+#: ``system`` use these)
 SYSTEMS = ("No Initialization", "Text LLM Initialization", "Speech CPT", "Speech & Text CPT")
 
 NOT_CONVERGED = "did not converge"

@@ -12,13 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
 from espnet_codec_lm.config import ConfigError
-
-SYSTEM_NAMES = (
-    "No Initialization",
-    "Text LLM Initialization",
-    "Speech CPT",
-    "Speech & Text CPT",
-)
+from espnet_codec_lm.metrics.paper import SYSTEMS as SYSTEM_NAMES
 
 
 @dataclass

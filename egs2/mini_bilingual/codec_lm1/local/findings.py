@@ -13,6 +13,8 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+from espnet_codec_lm.metrics import paper
+
 # (label, metric keys (the worst of them counts), goal of the default run, goal of the long run,
 # direction); the toy-scale goals of the main system (doc/mini_recipe.md)
 GOALS = [
@@ -32,7 +34,7 @@ GOALS = [
     ("TTS samples that stop on their own within 0.5-2x (%)", ("tts_stopped",), 90.0, 98.0, "min"),
     ("S2ST ASR-BLEU, EN->ZH (default: > 0)", ("s2st",), 0.01, 15.0, "min"),
 ]
-ST, SP, TL, NI = "Speech & Text CPT", "Speech CPT", "Text LLM Initialization", "No Initialization"
+NI, TL, SP, ST = paper.SYSTEMS
 CPT_SYSTEMS, NO_CPT = (SP, ST), (NI, TL)
 NEAR_ZERO_BLEU = 5.0  # "did not converge": an S2ST ASR-BLEU below this
 

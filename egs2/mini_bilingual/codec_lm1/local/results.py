@@ -30,13 +30,11 @@ from losses import curve_lines, loss_lines, sft_plan, sft_runs  # noqa: E402
 from measure import read_log, summary  # noqa: E402
 from spectrograms import spectrogram_lines  # noqa: E402
 
+from espnet_codec_lm.metrics import paper  # noqa: E402
+
 MARK = "<!-- completed by local/results.py -->"
-SYSTEM_NAMES = {
-    "no_init": "No Initialization",
-    "text_llm": "Text LLM Initialization",
-    "speech_cpt": "Speech CPT",
-    "speech_text_cpt": "Speech & Text CPT",
-}
+#: run.sh's system keys -> the paper's system names
+SYSTEM_NAMES = dict(zip(("no_init", "text_llm", "speech_cpt", "speech_text_cpt"), paper.SYSTEMS))
 BUDGET_S = {"main": 30 * 60, "all": 2 * 3600, "long": 4 * 3600}
 BUDGET_MB = 6 * 1024
 
