@@ -19,10 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 from espnet_codec_lm.config import ConfigError
-
-#: tasks whose target is text / speech (decoding side; scoring has the same split)
-TEXT_TARGET_TASKS = ("asr", "s2tt", "text_lm", "mt")
-SPEECH_TARGET_TASKS = ("tts", "s2st", "t2st", "continuation")
+from espnet_codec_lm.tasks.templates import TASK_NAMES, get_template
 
 
 @dataclass
@@ -131,7 +128,7 @@ class LMDecodeConfig:
     utterance's own reference speech (leaks the answer; only for checks).
     """
 
-    task: Literal["asr", "tts", "s2tt", "s2st", "t2st", "continuation", "text_lm"] = "asr"
+    task: str = "asr"  # a registered task with a condition or prompt (tasks.templates)
     prompt_stage: Literal["sft", "cpt"] = "sft"
     prompt_lang: Literal["data", "en", "zh"] = "data"
     prompt_index: int = 0
@@ -146,9 +143,12 @@ class LMDecodeConfig:
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
 
     def __post_init__(self) -> None:
+        if self.task not in TASK_NAMES or not get_template(self.task).decodable:
+            known = [t for t in TASK_NAMES if get_template(t).decodable]
+            raise ConfigError(f"task {self.task!r} cannot be decoded (one of {known})")
         if self.speaker_prompt_s <= 0:
             raise ConfigError(f"speaker_prompt_s must be > 0, got {self.speaker_prompt_s}")
 
     @property
     def target_is_speech(self) -> bool:
-        return self.task in SPEECH_TARGET_TASKS
+        return get_template(self.task).speech_target

@@ -27,6 +27,7 @@ from espnet_codec_lm.decode.config import LMDecodeConfig
 from espnet_codec_lm.tasks.corpus import SpeechSetConfig, load_speech_set
 from espnet_codec_lm.tasks.prompts import LANGS, PromptBank, TokenizedPrompts
 from espnet_codec_lm.tasks.sequence import Sample, SequenceBuilder
+from espnet_codec_lm.tasks.templates import get_template
 
 log = logging.getLogger("lm_decode")
 
@@ -87,13 +88,14 @@ def build_prefixes(
 ) -> DecodeSet:
     """Filter ``samples`` by language, fill the test-time condition and build every prefix."""
     task = cfg.task
+    template = get_template(task)
     skipped: dict[str, int] = {}
     kept: list[Sample] = []
     for s in samples:
         if cfg.src_lang and s.lang != cfg.src_lang:
             skipped["other_src_lang"] = skipped.get("other_src_lang", 0) + 1
             continue
-        if task in ("s2tt", "s2st"):
+        if template.translates:
             tgt = cfg.tgt_lang or s.tgt_lang or _other_lang(s.lang)
             if tgt == s.lang:
                 skipped["already_in_tgt_lang"] = skipped.get("already_in_tgt_lang", 0) + 1
@@ -102,7 +104,7 @@ def build_prefixes(
         kept.append(s)
 
     speaker_prompts: dict[str, str] = {}
-    if task in ("tts", "t2st"):
+    if template.uses_speaker_prompt:
         n = max(1, int(round(cfg.speaker_prompt_s * frame_rate)))
         by_speaker: dict[str, list[int]] = {}
         for i, s in enumerate(kept):
@@ -143,9 +145,9 @@ def build_prefixes(
         )
         prefixes.append(p.tokens)
 
-    if task == "t2st":  # source text is the translation, output speech in the utterance's language
+    if template.source_is_translation:  # T2ST: from the translation to the utterance's language
         src, tgt = _unique(s.tgt_lang for s in kept), _unique(s.lang for s in kept)
-    elif task in ("s2tt", "s2st"):
+    elif template.translates:
         src, tgt = _unique(s.lang for s in kept), _unique(s.tgt_lang for s in kept)
     else:
         src = _unique(s.lang for s in kept)
@@ -155,13 +157,12 @@ def build_prefixes(
 
 def target_lang(task: str, sample: Sample) -> str | None:
     """The language a task's output must be in for ``sample`` (None: not fixed by the task)."""
-    if task in ("asr", "tts", "text_lm", "continuation"):
-        return sample.lang
-    if task in ("s2tt", "s2st"):
-        return sample.tgt_lang
-    if task == "t2st":  # source text is the translation; the output is the utterance's language
-        return sample.lang
-    return None
+    template = get_template(task)
+    if not template.decodable:  # the prompt-free CPT sources (text, speech_lm)
+        return None
+    # a translation's output is in the other language; T2ST's source text is the translation,
+    # so its output, like every other task's, is in the utterance's own language
+    return sample.tgt_lang if template.translates else sample.lang
 
 
 def load_decode_set(
@@ -179,7 +180,8 @@ def load_decode_set(
     # S2ST: the target speech's codes beside codes.scp (tokenize writes codes_tgt.scp) give the
     # reference lengths of the outputs; nothing else reads them
     tgt = Path(codes_scp).with_name("codes_tgt.scp")
-    tgt_scp = str(tgt) if cfg.task == "s2st" and tgt.is_file() else None
+    to_target = get_template(cfg.task).target.slot == "target_speech"
+    tgt_scp = str(tgt) if to_target and tgt.is_file() else None
     samples = load_speech_set(
         SpeechSetConfig(str(data_dir), str(codes_scp), tgt_scp), layout, tokenizer
     )

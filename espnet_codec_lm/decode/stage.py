@@ -28,6 +28,7 @@ from espnet_codec_lm.decode.loading import (
     resolve_checkpoint,
 )
 from espnet_codec_lm.decode.outputs import DecodeDir
+from espnet_codec_lm.tasks.templates import get_template
 from espnet_codec_lm.utils.progress import progress
 
 log = logging.getLogger("lm_decode")
@@ -151,7 +152,8 @@ def run_lm_decode(
     tables = {"speaker_prompt": dset.speaker_prompts} if dset.speaker_prompts else None
     ref_frames = None
     if speech:  # the reference's length: the utterance's own speech, or its S2ST target
-        ref_of = (lambda s: s.codes_tgt) if cfg.task == "s2st" else (lambda s: s.codes)
+        to_target = get_template(cfg.task).target.slot == "target_speech"
+        ref_of = (lambda s: s.codes_tgt) if to_target else (lambda s: s.codes)
         ref_frames = {s.uttid: len(ref_of(s)) for s in dset.samples if ref_of(s) is not None}
     meta = ddir.finalize(dset.ids, meta, tables, ref_frames)
     log.info("done: %s", meta["stats"])

@@ -235,7 +235,7 @@ class TaskDataset:
             sample = corpus.samples[int(i)]
         if shape_only:
             sample = _without_reads(sample)
-        if self.sampler is None and task in ("tts", "t2st"):
+        if self.sampler is None and get_template(task).uses_speaker_prompt:
             sample = self._with_other_speaker_prompt(corpus, int(i), sample, rng, shape_only)
             if sample is None:
                 return task, [], "no_prompt"
@@ -257,7 +257,7 @@ class TaskDataset:
                 raise ValueError(f"utterance {uttid} not found or not eligible for task {task}")
             i = found[0]
         sample = corpus.samples[i]
-        if self.cfg.stage == "sft" and task in ("tts", "t2st"):
+        if self.cfg.stage == "sft" and get_template(task).uses_speaker_prompt:
             sample = self._with_other_speaker_prompt(corpus, i, sample, rng)
             if sample is None:
                 raise ValueError(f"utterance {uttid}: its speaker has no other utterance")

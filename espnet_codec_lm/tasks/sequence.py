@@ -36,7 +36,7 @@ import numpy as np
 
 from espnet_codec_lm.lm.vocab import IGNORE_ID, STREAM_PAD, VocabLayout
 from espnet_codec_lm.tasks.prompts import LANGS, STYLE_TASK, TokenizedPrompts
-from espnet_codec_lm.tasks.templates import SPLITTABLE_TASKS, TaskTemplate, get_template
+from espnet_codec_lm.tasks.templates import TaskTemplate, get_template
 
 
 @dataclass
@@ -237,9 +237,9 @@ class SequenceBuilder:
         ex = self._build(template, sample, rng, None, None, None, True)
         if len(ex) <= max_len:
             return [ex], "ok"
-        if task not in SPLITTABLE_TASKS:
+        if not template.splittable:
             return [], "dropped"
-        speech = task in ("continuation", "speech_lm")
+        speech = template.speech_target
         source = sample.codes if speech else self._text_ids(sample)
         overhead = len(ex) - len(source)
         room = max_len - overhead
@@ -343,7 +343,7 @@ class SequenceBuilder:
         prefix: bool = False,
     ) -> Example:
         task = template.name
-        if task == "mt" and self.cfg.mt_both_directions and not prefix and rng.random() < 0.5:
+        if template.two_way and self.cfg.mt_both_directions and not prefix and rng.random() < 0.5:
             sample = replace(
                 sample,
                 text=sample.translation,
@@ -373,7 +373,7 @@ class SequenceBuilder:
         ctx: dict[str, int] = {}
         for seg in template.segments:
             if seg.slot not in filled and not (prefix and seg.role == "target"):
-                filled[seg.slot] = self._fill(seg.slot, task, sample, rng, ctx, train, prefix)
+                filled[seg.slot] = self._fill(seg.slot, template, sample, rng, ctx, train, prefix)
 
         pieces, spans, pos = [], [], 0
         lay = self.layout
@@ -405,10 +405,12 @@ class SequenceBuilder:
                 loss_mask[spans[-1].start + 1 : spans[-1].end] = True
         return Example(task, tokens, loss_mask, spans, sample.uttid, lang, used_prompt, used_style)
 
-    def _fill(self, slot, task, sample, rng, ctx, train, prefix) -> np.ndarray:
+    def _fill(self, slot, template, sample, rng, ctx, train, prefix) -> np.ndarray:
+        task = template.name
         if slot == "speech":
             ids = self._speech_ids(sample.codes, sample, "speech codes")
-            if task == "asr" and self.stage == "sft" and train and self.cfg.time_mask.enable:
+            mask = template.time_mask and self.cfg.time_mask.enable
+            if mask and self.stage == "sft" and train:
                 ids = self._time_mask(ids, rng)
             return ids
         if slot in ("speech_prefix", "speech_suffix"):

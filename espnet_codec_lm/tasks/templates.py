@@ -69,6 +69,19 @@ class TaskTemplate:
     eligible utterances). ``target_lang`` says which language fills the ``{tgt_lang}`` slot of the
     task prompt: ``"lang"`` (the utterance's own language), ``"tgt_lang"`` (the language of its
     translation / target speech) or ``None`` (no slot).
+
+    The per-task behaviour of the data pipeline and decoding is declared here too, so that adding
+    a task is one entry (and its prompt bank), not edits in every module:
+
+    * ``splittable``: an example longer than the maximum length is cut into pieces (the others
+      are dropped);
+    * ``time_mask``: its condition speech is time-masked in SFT training (ASR);
+    * ``two_way``: a translation pair that is also drawn in the other direction (MT in CPT);
+    * ``cpt_speech``: one of the tasks built from every utterance in speech+text CPT.
+
+    Derived from the segments: the target's modality, whether a speaker prompt is needed, whether
+    the task translates (its target is in the other language) and whether its source text is the
+    translation (T2ST).
     """
 
     name: str
@@ -77,6 +90,10 @@ class TaskTemplate:
     requires: tuple[str, ...] = ()
     target_lang: Literal["lang", "tgt_lang"] | None = None
     description: str = ""
+    splittable: bool = False
+    time_mask: bool = False
+    two_way: bool = False
+    cpt_speech: bool = False
 
     def __post_init__(self) -> None:
         targets = [s for s in self.segments if s.role == "target"]
@@ -94,6 +111,31 @@ class TaskTemplate:
     @property
     def uses_style_prompt(self) -> bool:
         return any(s.slot == "style_prompt" for s in self.segments)
+
+    @property
+    def uses_speaker_prompt(self) -> bool:
+        """TTS-like: conditioned on a speaker prompt (another utterance of the speaker in SFT)."""
+        return any(s.slot == "speaker_prompt" for s in self.segments)
+
+    @property
+    def speech_target(self) -> bool:
+        return self.target.modality == "speech"
+
+    @property
+    def translates(self) -> bool:
+        """The output is in the other language (the utterance's ``tgt_lang``)."""
+        return self.target_lang == "tgt_lang"
+
+    @property
+    def source_is_translation(self) -> bool:
+        """The condition text is the utterance's translation (T2ST): its source language is
+        ``tgt_lang`` and its output is in the utterance's own language."""
+        return any(s.role == "condition" and s.slot == "translation" for s in self.segments)
+
+    @property
+    def decodable(self) -> bool:
+        """Has a condition or prompt to decode from (the prompt-free CPT sources do not)."""
+        return len(self.segments) > 1
 
 
 def _seg(role: Role, slot: str, modality: Modality) -> Segment:
@@ -114,6 +156,8 @@ TEMPLATES: dict[str, TaskTemplate] = {
                 _seg("target", "speech_suffix", "speech"),
             ),
             requires=("codes",),
+            splittable=True,
+            cpt_speech=True,
             description="speech continuation: predict the rest of an utterance from its start",
         ),
         TaskTemplate(
@@ -124,12 +168,16 @@ TEMPLATES: dict[str, TaskTemplate] = {
                 _seg("target", "text_suffix", "text"),
             ),
             requires=("text",),
+            splittable=True,
+            cpt_speech=True,
             description="text language modelling on the transcript: continue a text",
         ),
         TaskTemplate(
             "asr",
             (_seg("condition", "speech", "speech"), _PROMPT, _seg("target", "transcript", "text")),
             requires=("codes", "text"),
+            time_mask=True,
+            cpt_speech=True,
             description="speech recognition: speech -> transcript",
         ),
         TaskTemplate(
@@ -142,6 +190,7 @@ TEMPLATES: dict[str, TaskTemplate] = {
                 _seg("target", "speech", "speech"),
             ),
             requires=("codes", "text"),
+            cpt_speech=True,
             description="speech synthesis with a speaker prompt: text -> speech",
         ),
         TaskTemplate(
@@ -149,6 +198,7 @@ TEMPLATES: dict[str, TaskTemplate] = {
             (_seg("condition", "speech", "speech"), _PROMPT, _seg("target", "translation", "text")),
             requires=("codes", "translation"),
             target_lang="tgt_lang",
+            cpt_speech=True,
             description="speech-to-text translation: speech -> text in the other language",
         ),
         TaskTemplate(
@@ -162,6 +212,7 @@ TEMPLATES: dict[str, TaskTemplate] = {
             ),
             requires=("codes", "translation"),
             target_lang="lang",
+            cpt_speech=True,
             description="text-to-speech translation: text in one language -> speech in the other",
         ),
         TaskTemplate(
@@ -181,6 +232,7 @@ TEMPLATES: dict[str, TaskTemplate] = {
             (_seg("target", "transcript", "text"),),
             stages=("cpt",),
             requires=("text",),
+            splittable=True,
             description="general text (CPT text-only share): a plain text segment",
         ),
         TaskTemplate(
@@ -193,6 +245,7 @@ TEMPLATES: dict[str, TaskTemplate] = {
             stages=("cpt",),
             requires=("text", "translation"),
             target_lang="tgt_lang",
+            two_way=True,
             description="machine-translation pair (CPT text-only share)",
         ),
         TaskTemplate(
@@ -200,17 +253,27 @@ TEMPLATES: dict[str, TaskTemplate] = {
             (_seg("target", "speech", "speech"),),
             stages=("cpt",),
             requires=("codes",),
+            splittable=True,
             description="speech-only CPT (Eq. 3): one utterance as one speech segment, no text",
         ),
     )
 }
 
-#: fixed task order; the per-position ``task_ids`` of a batch index into it (-1 = padding)
-TASK_NAMES: tuple[str, ...] = tuple(TEMPLATES)
+#: fixed task order; the per-position ``task_ids`` of a batch index into it (-1 = padding). A
+#: registered task is appended, so the ids of the built-in tasks never change.
+TASK_NAMES: list[str] = list(TEMPLATES)
 #: the six tasks built from each utterance in speech+text CPT
-CPT_SPEECH_TASKS = ("continuation", "text_lm", "asr", "tts", "s2tt", "t2st")
-#: tasks that may be split into pieces when longer than the maximum length (others are dropped)
-SPLITTABLE_TASKS = ("continuation", "text_lm", "text", "speech_lm")
+CPT_SPEECH_TASKS = tuple(n for n, t in TEMPLATES.items() if t.cpt_speech)
+
+
+def register_task(template: TaskTemplate) -> TaskTemplate:
+    """Add a task to the registry (its prompt bank goes beside the others, or in the bank a
+    :class:`~espnet_codec_lm.tasks.prompts.PromptBank` is given); a name in use is an error."""
+    if template.name in TEMPLATES:
+        raise ValueError(f"task {template.name!r} is already registered")
+    TEMPLATES[template.name] = template
+    TASK_NAMES.append(template.name)
+    return template
 
 
 def get_template(name: str, stage: str | None = None) -> TaskTemplate:
