@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     log = setup_logging("lm_train")
     from espnet_codec_lm.config import load_config
     from espnet_codec_lm.train.config import LMTrainConfig
+    from espnet_codec_lm.train.errors import TrainingInterrupted
 
     env = None
     shutdown = None
@@ -85,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
             link_final_model(args.exp_dir, latest)
         if env.is_main:
             log.info("done: %s (model in %s/model)", args.exp_dir, args.exp_dir)
+    except TrainingInterrupted as e:  # SIGTERM / Ctrl-C: the checkpoint of the last step is saved
+        print(f"lm_train: {e}", file=sys.stderr)
+        return 128 + (e.signum or 15)
     except (ValueError, OSError) as e:  # config, data, checkpoint, model, file errors: one line
         print(f"lm_train: error: {e}", file=sys.stderr)
         return 1

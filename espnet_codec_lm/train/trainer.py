@@ -41,6 +41,7 @@ from espnet_codec_lm.train.distributed import (
     set_grad_sync,
     wrap_model,
 )
+from espnet_codec_lm.train.errors import TrainingInterrupted
 from espnet_codec_lm.train.evaluate import evaluate_loss, text_perplexity
 from espnet_codec_lm.train.logger import TrainLogger, plot_loss_curve
 from espnet_codec_lm.train.losses import LossStats, count_targets, forward_batch, model_losses
@@ -77,6 +78,35 @@ class TextEval:
     batches: list[dict]
     tokens: int
     text_rows: int
+
+
+class _StopRequest:
+    """SIGTERM / SIGINT set a flag instead of killing the process, so the step in flight ends
+    and a checkpoint is written (a scheduler's preemption, Ctrl-C). Every rank asks every step
+    (one scalar all-reduce): if any was signalled, all stop at the same step and save together."""
+
+    def __init__(self) -> None:
+        import signal
+        import threading
+
+        self.signum: int | None = None
+        self._old = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.signum = signum
+
+    def requested(self, env: DistEnv) -> bool:
+        flag = torch.tensor([1.0 if self.signum is not None else 0.0])
+        return bool(all_reduce_sum(flag, env).item() > 0)
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
 
 
 def accumulation_steps(global_sequences: int, micro_batch: int, world_size: int) -> int:
@@ -344,6 +374,7 @@ class Trainer:
         last: dict = {}
         valid_row: dict = {}
         cc, ec = self.cfg.checkpoint, self.cfg.eval
+        stop = _StopRequest()
         try:
             while self.step < self.total_steps and not self._finished_by_epochs():
                 last = self.train_step()
@@ -359,6 +390,13 @@ class Trainer:
                         last["grad_norm"],
                         last["positions_per_s"],
                     )
+                if stop.requested(self.env):
+                    self._save()
+                    raise TrainingInterrupted(
+                        f"stopped by signal {stop.signum or 'on another rank'} after step "
+                        f"{self.step}: checkpoint saved in {self.exp_dir}; rerun to resume",
+                        stop.signum,
+                    )
                 final = self.step >= self.total_steps
                 valid_due = ec.every_steps and self.step % ec.every_steps == 0
                 if not final and (valid_due or self._decode_due()):
@@ -371,6 +409,7 @@ class Trainer:
             self.logger.valid(valid_row)
             self._save()
         finally:
+            stop.restore()
             bar.close()
             self.logger.close()
         if self.env.is_main:

@@ -74,3 +74,50 @@ def test_sigkill_then_resume_reproduces_the_loss_sequence(tmp_path, tiny_base, h
     wb = load_file(str(exp / "model" / "model.safetensors"))
     assert wa.keys() == wb.keys()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_sigterm_saves_the_step_it_stopped_at_and_the_rerun_finishes_identically(
+    tmp_path, tiny_base, heldout
+):
+    """A scheduler's SIGTERM (or Ctrl-C): the step in flight ends, its checkpoint is written
+    (not only the last periodic one), the exit status says so, and the rerun resumes there."""
+    cfg = tiny_config(
+        tmp_path,
+        tiny_base,
+        heldout,
+        stop={"max_steps": 8},
+        checkpoint={"every_steps": 100, "keep_last": 2},  # no periodic checkpoint before the end
+        eval={"every_steps": 0},
+        log={"tensorboard": False},
+    )
+    ref = tmp_path / "uninterrupted"
+    train_in_process(cfg, ref)
+
+    exp = tmp_path / "stopped"
+    with open(tmp_path / "stopped.log", "w") as log:
+        proc = subprocess.Popen(
+            lm_train_cmd(cfg, exp), env=subprocess_env(), stdout=log, stderr=log, cwd=REPO
+        )
+        deadline = time.time() + 180
+        while len(_rows(exp)) < 3:
+            assert proc.poll() is None, (tmp_path / "stopped.log").read_text()[-2000:]
+            assert time.time() < deadline, "training did not reach step 3"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)
+    out = (tmp_path / "stopped.log").read_text()
+    assert proc.returncode == 128 + signal.SIGTERM, out[-2000:]
+    assert "lm_train: stopped by signal 15 after step" in out and "rerun to resume" in out
+    latest = (exp / "checkpoints" / "latest").read_text().strip()
+    stopped_at = int(latest.removeprefix("step_"))
+    assert 3 <= stopped_at < 8 and stopped_at == _rows(exp)[-1]["step"]
+    assert not (exp / "train.done").exists()
+
+    res = run_lm_train(cfg, exp)
+    assert f"resumed from {exp / 'checkpoints' / latest}" in res.stderr
+    a, b = _rows(ref), _rows(exp)
+    assert [r["step"] for r in b] == list(range(1, 9))
+    assert [r["loss"] for r in a] == [r["loss"] for r in b]
+    wa = load_file(str(ref / "model" / "model.safetensors"))
+    wb = load_file(str(exp / "model" / "model.safetensors"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
