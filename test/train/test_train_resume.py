@@ -25,6 +25,23 @@ def _rows(exp):
     return read_log(exp / "train_log.jsonl")
 
 
+def _run_until(cfg, exp, log_path, steps: int, sig: int) -> subprocess.Popen:
+    """Start ``lm_train`` in a subprocess, send ``sig`` once ``steps`` training rows are logged,
+    and wait for it to end."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            lm_train_cmd(cfg, exp), env=subprocess_env(), stdout=log, stderr=log, cwd=REPO
+        )
+        deadline = time.time() + 180
+        while len(_rows(exp)) < steps:
+            assert proc.poll() is None, log_path.read_text()[-2000:]
+            assert time.time() < deadline, f"training did not reach step {steps}"
+            time.sleep(0.02)
+        os.kill(proc.pid, sig)
+        proc.wait(timeout=120)
+    return proc
+
+
 def test_sigkill_then_resume_reproduces_the_loss_sequence(tmp_path, tiny_base, heldout):
     cfg = tiny_config(
         tmp_path,
@@ -39,18 +56,8 @@ def test_sigkill_then_resume_reproduces_the_loss_sequence(tmp_path, tiny_base, h
     train_in_process(cfg, ref)  # same arithmetic as the subprocesses (one thread)
 
     exp = tmp_path / "killed"
-    with open(tmp_path / "killed.log", "w") as log:
-        proc = subprocess.Popen(
-            lm_train_cmd(cfg, exp), env=subprocess_env(), stdout=log, stderr=log, cwd=REPO
-        )
-        deadline = time.time() + 180
-        # kill after step 6: past the checkpoint of step 4, before the one of step 8
-        while len(_rows(exp)) < 6:
-            assert proc.poll() is None, (tmp_path / "killed.log").read_text()[-2000:]
-            assert time.time() < deadline, "training did not reach step 6"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    # kill after step 6: past the checkpoint of step 4, before the one of step 8
+    proc = _run_until(cfg, exp, tmp_path / "killed.log", 6, signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL
     latest = (exp / "checkpoints" / "latest").read_text().strip()
     assert latest in ("step_00000004", "step_00000008"), latest
@@ -94,17 +101,7 @@ def test_sigterm_saves_the_step_it_stopped_at_and_the_rerun_finishes_identically
     train_in_process(cfg, ref)
 
     exp = tmp_path / "stopped"
-    with open(tmp_path / "stopped.log", "w") as log:
-        proc = subprocess.Popen(
-            lm_train_cmd(cfg, exp), env=subprocess_env(), stdout=log, stderr=log, cwd=REPO
-        )
-        deadline = time.time() + 180
-        while len(_rows(exp)) < 3:
-            assert proc.poll() is None, (tmp_path / "stopped.log").read_text()[-2000:]
-            assert time.time() < deadline, "training did not reach step 3"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=120)
+    proc = _run_until(cfg, exp, tmp_path / "stopped.log", 3, signal.SIGTERM)
     out = (tmp_path / "stopped.log").read_text()
     assert proc.returncode == 128 + signal.SIGTERM, out[-2000:]
     assert "lm_train: stopped by signal 15 after step" in out and "rerun to resume" in out
