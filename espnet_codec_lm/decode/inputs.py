@@ -180,8 +180,7 @@ def load_decode_set(
     # S2ST: the target speech's codes beside codes.scp (tokenize writes codes_tgt.scp) give the
     # reference lengths of the outputs; nothing else reads them
     tgt = Path(codes_scp).with_name("codes_tgt.scp")
-    to_target = get_template(cfg.task).target.slot == "target_speech"
-    tgt_scp = str(tgt) if to_target and tgt.is_file() else None
+    tgt_scp = str(tgt) if get_template(cfg.task).uses_target_speech and tgt.is_file() else None
     samples = load_speech_set(
         SpeechSetConfig(str(data_dir), str(codes_scp), tgt_scp), layout, tokenizer
     )

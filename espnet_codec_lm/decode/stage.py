@@ -152,7 +152,7 @@ def run_lm_decode(
     tables = {"speaker_prompt": dset.speaker_prompts} if dset.speaker_prompts else None
     ref_frames = None
     if speech:  # the reference's length: the utterance's own speech, or its S2ST target
-        to_target = get_template(cfg.task).target.slot == "target_speech"
+        to_target = get_template(cfg.task).uses_target_speech
         ref_of = (lambda s: s.codes_tgt) if to_target else (lambda s: s.codes)
         ref_frames = {s.uttid: len(ref_of(s)) for s in dset.samples if ref_of(s) is not None}
     meta = ddir.finalize(dset.ids, meta, tables, ref_frames)

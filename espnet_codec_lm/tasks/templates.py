@@ -133,6 +133,12 @@ class TaskTemplate:
         return any(s.role == "condition" and s.slot == "translation" for s in self.segments)
 
     @property
+    def uses_target_speech(self) -> bool:
+        """Its target is the utterance's target-language recording (``codes_tgt``, S2ST), not
+        the utterance's own speech."""
+        return self.target.slot == "target_speech"
+
+    @property
     def decodable(self) -> bool:
         """Has a condition or prompt to decode from (the prompt-free CPT sources do not)."""
         return len(self.segments) > 1
