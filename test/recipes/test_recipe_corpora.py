@@ -190,6 +190,22 @@ def test_prepare_on_fake_tree(corpus, fake_trees, tmp_path):
     assert stamps == {n: (out / n / "utt2spk").stat().st_mtime_ns for n in result}
 
 
+@pytest.mark.parametrize("corpus", ["librispeech", "covost2", "aishell1"])
+def test_parallel_jobs_write_the_same_dirs(corpus, fake_trees, tmp_path):
+    """--nj 3 builds subsets in parallel; every file equals the one-job result, byte for byte."""
+    tree = CASES[corpus][0]
+    one = prepare(corpus, fake_trees[tree], tmp_path / "nj1", nj=1)
+    three = prepare(corpus, fake_trees[tree], tmp_path / "nj3", nj=3)
+    assert one == three and list(one) == list(three)  # same counts, same order
+    for name in one:
+        files = sorted(p.name for p in (tmp_path / "nj1" / name).iterdir())
+        assert files == sorted(p.name for p in (tmp_path / "nj3" / name).iterdir())
+        for f in files:
+            assert (tmp_path / "nj1" / name / f).read_bytes() == (
+                tmp_path / "nj3" / name / f
+            ).read_bytes(), f"{name}/{f}"
+
+
 def test_changed_options_rewrite(fake_trees, tmp_path):
     out = tmp_path / "data"
     prepare("librispeech", fake_trees["librispeech"], out, ["dev-clean"])

@@ -8,7 +8,9 @@ entry point imports only the preparer it runs (``--help`` stays fast); add a cor
 Preparer contract:
 - ``src``: the corpus root (``None`` for generated corpora), ``out``: the directory receiving
   ``<subset>/`` data dirs, ``subsets``: which subsets (``None`` = the corpus's default list),
-  ``nj``: parallel jobs; further keyword options are corpus-specific.
+  ``nj``: parallel jobs (the corpus preparers build up to ``nj`` subsets at once through
+  ``base.prepare_subsets``; the mini corpus generates utterances in ``nj`` processes; ``cpt_mix``
+  only combines prepared dirs and ignores it); further keyword options are corpus-specific.
 - Never modify ``src``; write atomically; a rerun skips what is already done.
 - Raise :class:`espnet_codec_lm.data.kaldi_io.DataDirError` (or ``ValueError``) with a one-line
   message naming the file for bad input.

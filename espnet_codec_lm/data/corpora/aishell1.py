@@ -111,4 +111,4 @@ def prepare_aishell1(
         text = apply_punctuation(text, "zh", opts.punctuation)
         return make_data_dir(wav_scp, utt2spk, text, "zh")
 
-    return prepare_subsets("aishell1", root, out, {s: s for s in chosen}, opts, build)
+    return prepare_subsets("aishell1", root, out, {s: s for s in chosen}, opts, build, nj)

@@ -126,4 +126,4 @@ def prepare_aishell2(
         text = apply_punctuation(text, "zh", opts.punctuation)
         return make_data_dir(wav_scp, utt2spk, text, "zh")
 
-    return prepare_subsets("aishell2", src, out, {s: s for s in chosen}, opts, build)
+    return prepare_subsets("aishell2", src, out, {s: s for s in chosen}, opts, build, nj)

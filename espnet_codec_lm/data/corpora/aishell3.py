@@ -79,4 +79,4 @@ def prepare_aishell3(
             wav_scp, utt2spk, apply_punctuation(text, "zh", opts.punctuation), "zh"
         )
 
-    return prepare_subsets("aishell3", root, out, {s: s for s in chosen}, opts, build)
+    return prepare_subsets("aishell3", root, out, {s: s for s in chosen}, opts, build, nj)

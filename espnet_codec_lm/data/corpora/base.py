@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -136,20 +137,39 @@ def prepare_subsets(
     names: dict[str, str],
     options: Any,
     build: Callable[[str], DataDir],
+    nj: int = 1,
 ) -> dict[str, int]:
     """For each ``{subset: dir name}``: skip it when done with these options, else
-    ``build(subset)`` and write it. Returns ``{dir name: utterances}``."""
+    ``build(subset)`` and write it. Returns ``{dir name: utterances}``.
+
+    ``nj > 1`` builds up to ``nj`` subsets at once in threads (reading a corpus' transcript
+    and metadata files is I/O-bound; each subset is written atomically on its own, so an error
+    in one leaves the others whole and the next run redoes only what is missing)."""
     result: dict[str, int] = {}
+    todo: list[tuple[str, str, str]] = []
     for subset, name in names.items():
         key = fingerprint(corpus, src, options, subset)
         if is_done(out, name, key):
             result[name] = count_utts(out, name)
             log.info("%s/%s: already prepared (%d utterances); skipping", out, name, result[name])
-            continue
+        else:
+            todo.append((subset, name, key))
+
+    def one(item: tuple[str, str, str]) -> int:
+        subset, name, key = item
         dd = build(subset)
         write_subset(dd, out, name, key)
-        result[name] = len(dd)
-    return result
+        return len(dd)
+
+    workers = max(1, min(nj, len(todo)))
+    if workers == 1:
+        counts = [one(item) for item in todo]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            counts = list(pool.map(one, todo))
+    for (_, name, _), n in zip(todo, counts):
+        result[name] = n
+    return {name: result[name] for name in names.values()}
 
 
 def combine_subsets(

@@ -127,4 +127,4 @@ def prepare_commonvoice(
         wav_scp, utt2spk, text = clip_entries(root / lang, rows, tsv)
         return make_data_dir(wav_scp, utt2spk, text, lang_code(lang))
 
-    return prepare_subsets("commonvoice", root, out, {n: n for n in chosen}, opts, build)
+    return prepare_subsets("commonvoice", root, out, {n: n for n in chosen}, opts, build, nj)

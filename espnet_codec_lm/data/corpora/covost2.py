@@ -161,4 +161,4 @@ def prepare_covost2(
         parts = [build(n) for n in names if names[n][1] == name and n in present]
         return combine_data_dirs(parts)
 
-    return prepare_subsets("covost2", root, out, {n: n for n in chosen}, opts, build)
+    return prepare_subsets("covost2", root, out, {n: n for n in chosen}, opts, build, nj)

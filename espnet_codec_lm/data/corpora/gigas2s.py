@@ -200,4 +200,4 @@ def prepare_gigas2s(
         log.info("gigas2s %s: %d utterances, %d with target speech", subset, len(dd), n_tgt)
         return dd
 
-    return prepare_subsets("gigas2s", src, out, {s: s for s in chosen}, opts, build)
+    return prepare_subsets("gigas2s", src, out, {s: s for s in chosen}, opts, build, nj)

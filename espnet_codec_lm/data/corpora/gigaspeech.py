@@ -157,4 +157,4 @@ def prepare_gigaspeech(
             raise DataDirError(f"gigaspeech: {json_path}: no segment in subset {tag}")
         return dd
 
-    return prepare_subsets("gigaspeech", root, out, {s: s for s in chosen}, opts, build)
+    return prepare_subsets("gigaspeech", root, out, {s: s for s in chosen}, opts, build, nj)

@@ -125,6 +125,6 @@ def prepare_librispeech(
         return make_data_dir(wav_scp, utt2spk, text, "en")
 
     names = {s: dirname(s) for s in chosen}
-    result = prepare_subsets("librispeech", root, out, names, opts, build)
+    result = prepare_subsets("librispeech", root, out, names, opts, build, nj)
     result.update(combine_subsets("librispeech", root, out, opts.combine, opts))
     return result

@@ -108,6 +108,8 @@ def prepare_libritts(
         text = apply_punctuation(text, "en", opts.punctuation)
         return make_data_dir(wav_scp, utt2spk, text, "en")
 
-    result = prepare_subsets("libritts", root, out, {s: dirname(s) for s in chosen}, opts, build)
+    result = prepare_subsets(
+        "libritts", root, out, {s: dirname(s) for s in chosen}, opts, build, nj
+    )
     result.update(combine_subsets("libritts", root, out, opts.combine, opts))
     return result

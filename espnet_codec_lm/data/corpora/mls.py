@@ -80,4 +80,4 @@ def prepare_mls(
             wav_scp, utt2spk, apply_punctuation(text, "en", opts.punctuation), "en"
         )
 
-    return prepare_subsets("mls", root, out, {s: s for s in chosen}, opts, build)
+    return prepare_subsets("mls", root, out, {s: s for s in chosen}, opts, build, nj)

@@ -109,4 +109,4 @@ def prepare_tedlium3(
         dd = read_split(dirs[split])
         return replace(dd, text=apply_punctuation(dd.text, "en", opts.punctuation))
 
-    return prepare_subsets("tedlium3", root, out, {s: s for s in chosen}, opts, build)
+    return prepare_subsets("tedlium3", root, out, {s: s for s in chosen}, opts, build, nj)

@@ -93,4 +93,4 @@ def prepare_wenetspeech(
             raise DataDirError(f"wenetspeech: {json_path}: no segment in subset {tag}")
         return replace(dd, text=apply_punctuation(dd.text, "zh", opts.punctuation))
 
-    return prepare_subsets("wenetspeech", root, out, {s: s for s in chosen}, opts, build)
+    return prepare_subsets("wenetspeech", root, out, {s: s for s in chosen}, opts, build, nj)
