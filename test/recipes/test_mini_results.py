@@ -13,12 +13,12 @@ import pytest
 import yaml
 from recipe_helpers import EGS
 
-LOCAL = EGS / "mini_bilingual" / "codec_lm1" / "local"
-sys.path.insert(0, str(LOCAL))
+from espnet_codec_lm.bin import measure
 
-import findings  # noqa: E402
-import measure  # noqa: E402
-import results  # noqa: E402
+RECIPE = EGS / "mini_bilingual" / "codec_lm1"
+sys.path.insert(0, str(RECIPE))  # the recipe's own package, as run.sh runs it: python -m local.X
+
+from local import findings, losses, results  # noqa: E402
 
 ST, SP, TL, NI = findings.ST, findings.SP, findings.TL, findings.NI
 ALL = [NI, TL, SP, ST]
@@ -57,13 +57,11 @@ def test_measure_records_wall_cpu_memory_of_the_process_tree(tmp_path):
 def test_measure_cli_summary_and_bad_log(tmp_path):
     log = tmp_path / "t.jsonl"
     log.write_text(json.dumps({"label": "a", "wall_s": 2, "cpu_s": 1, "peak_rss_mb": 5, "rc": 0}))
-    script = str(LOCAL / "measure.py")
-    out = subprocess.run([sys.executable, script, "summary", "--log", str(log)], text=True,
-                         capture_output=True)  # fmt: skip
+    cli = [sys.executable, "-m", "espnet_codec_lm.bin.measure"]
+    out = subprocess.run([*cli, "summary", "--log", str(log)], text=True, capture_output=True)
     assert out.returncode == 0 and out.stdout.splitlines()[1].split()[:2] == ["a", "2.0"]
     log.write_text("{not json\n")
-    out = subprocess.run([sys.executable, script, "summary", "--log", str(log)], text=True,
-                         capture_output=True)  # fmt: skip
+    out = subprocess.run([*cli, "summary", "--log", str(log)], text=True, capture_output=True)
     assert out.returncode == 1 and f"{log}:1: not a JSON line" in out.stderr
 
 
@@ -196,7 +194,6 @@ def test_system_values_from_an_experiment_tree(tmp_path):
 
 
 def test_loss_table_reads_the_last_validation_of_each_sft_run(tmp_path):
-    import losses
 
     def run(name, system, stage, entries):
         d = tmp_path / name
@@ -223,7 +220,6 @@ def test_loss_table_reads_the_last_validation_of_each_sft_run(tmp_path):
 
 
 def test_grouped_sft_runs_merge_each_task_from_the_run_that_trained_it(tmp_path):
-    import losses
 
     def run(name, tasks, entries, mtime):
         d = tmp_path / name

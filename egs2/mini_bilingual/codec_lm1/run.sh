@@ -146,7 +146,7 @@ run_stage() { # run_stage N SYSTEM: one stage of codec_lm.sh, timed
   local n=$1 label="stage $1: ${names[$1]}" sargs
   [ "${n}" -ge 6 ] && [ "${n}" -le 9 ] && label+=" (${2})"
   read -r -a sargs <<< "$(system_args "$2")"
-  python local/measure.py run --log "${times}" --label "${label}" -- \
+  python -m espnet_codec_lm.bin.measure run --log "${times}" --label "${label}" -- \
     ./codec_lm.sh "${common[@]}" "${sargs[@]}" "${passed[@]}" --stage "${n}" --stop_stage "${n}"
 }
 in_range() { [ "$1" -ge "${stage}" ] && [ "$1" -le "${stop_stage}" ]; }
@@ -168,11 +168,11 @@ if in_range 10; then
   png_dir=${MAIN_ROOT}/doc/mini_results
   [ "${budget}" = long ] && png_dir=${MAIN_ROOT}/doc/mini_results/long
   [ "${smoke}" = true ] && png_dir=${expdir}/spectrograms
-  python local/measure.py run --log "${times}" --label "stage 10: ${names[10]}" -- \
-    python local/results.py --results "${results}" --exp "${expdir}" --times "${times}" \
+  python -m espnet_codec_lm.bin.measure run --log "${times}" --label "stage 10: ${names[10]}" -- \
+    python -m local.results --results "${results}" --exp "${expdir}" --times "${times}" \
     --command "${cmdline}" --size "${size}" --systems "${systems}" --smoke "${smoke}" \
     --budget "${budget}" \
     --png_dir "${png_dir}"
 fi
 echo "Wall time, CPU time and peak memory per stage (${times}):"
-python local/measure.py summary --log "${times}"
+python -m espnet_codec_lm.bin.measure summary --log "${times}"

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from espnet_codec_lm.metrics import paper
 
+from .losses import TASKS, merged_valid, sft_runs
+
 # (label, metric keys (the worst of them counts), goal of the default run, goal of the long run,
 # direction); the toy-scale goals of the main system (doc/mini_recipe.md)
 GOALS = [
@@ -66,8 +68,6 @@ def system_values(runs, exp_root: str | Path) -> dict[str, dict[str, float]]:
         for key, metric in picks.items():
             if _num(s.get(metric)) is not None:
                 v[key] = float(s[metric])
-    from losses import TASKS, merged_valid, sft_runs
-
     for system, runs in sft_runs(Path(exp_root)).items():  # held-out loss per task (losses.py)
         v = merged_valid(runs) or {}
         for key, _ in TASKS:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Complete the mini recipe's RESULTS.md: tables, then what they say about the paper's findings.
 
 Re-renders the toolkit's report (``bin/report``: the four tables with the paper's reference rows
@@ -9,8 +8,8 @@ paper saying whether it holds at this scale (with the numbers; findings that nee
 did not run are named as not checked), wall / CPU time and peak memory per stage against the
 budgets, and spectrograms of a few generated utterances (PNG).
 
-Usage:
-    local/results.py --results RESULTS.md --exp exp --times exp/stage_times.jsonl \\
+Usage (from the recipe directory; ``local`` is the recipe's own package):
+    python -m local.results --results RESULTS.md --exp exp --times exp/stage_times.jsonl \\
         --command "./run.sh" --size default --systems speech_text_cpt --png_dir ../../../doc/mini_results
 """
 
@@ -24,13 +23,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from findings import findings_lines, goal_lines, system_values  # noqa: E402
-from losses import curve_lines, loss_lines, sft_plan, sft_runs  # noqa: E402
-from measure import read_log, summary  # noqa: E402
-from spectrograms import spectrogram_lines  # noqa: E402
+from espnet_codec_lm.bin.measure import read_log, summary
+from espnet_codec_lm.metrics import paper
 
-from espnet_codec_lm.metrics import paper  # noqa: E402
+from .findings import findings_lines, goal_lines, system_values
+from .losses import curve_lines, loss_lines, sft_plan, sft_runs
+from .spectrograms import spectrogram_lines
 
 MARK = "<!-- completed by local/results.py -->"
 #: run.sh's system keys -> the paper's system names

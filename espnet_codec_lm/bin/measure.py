@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Wall time, CPU time and peak memory of one command and all its descendants.
 
 ``run`` starts the command, samples the resident memory of its whole process tree (the sum over
@@ -7,10 +6,12 @@ the live processes, via psutil) every 0.2 s, and appends one JSON line to ``--lo
 ``peak_rss_mb`` (largest sampled sum), ``rc`` and ``start``. The command's exit status is
 returned. ``summary`` prints the recorded stages as a table (plain or Markdown).
 
+A recipe wraps each stage in it (the mini recipe's run.sh does) to report what a stage costs.
+
 Usage:
-    local/measure.py run --log exp/stage_times.jsonl --label "stage 4" -- ./codec_lm.sh --stage 4
-    local/measure.py summary --log exp/stage_times.jsonl
-    local/measure.py summary --log exp/stage_times.jsonl --markdown
+    python -m espnet_codec_lm.bin.measure run --log exp/stage_times.jsonl --label "stage 4" -- \
+        ./codec_lm.sh --stage 4
+    python -m espnet_codec_lm.bin.measure summary --log exp/stage_times.jsonl [--markdown]
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(summary(read_log(args.log), args.markdown))
     except ValueError as e:
-        print(f"measure.py: error: {e}", file=sys.stderr)
+        print(f"measure: error: {e}", file=sys.stderr)
         return 1
     return 0
 
