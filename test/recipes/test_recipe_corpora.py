@@ -190,7 +190,7 @@ def test_prepare_on_fake_tree(corpus, fake_trees, tmp_path):
     assert stamps == {n: (out / n / "utt2spk").stat().st_mtime_ns for n in result}
 
 
-@pytest.mark.parametrize("corpus", ["librispeech", "covost2", "aishell1"])
+@pytest.mark.parametrize("corpus", ["librispeech", "covost2", "aishell1", "gigaspeech", "gigas2s"])
 def test_parallel_jobs_write_the_same_dirs(corpus, fake_trees, tmp_path):
     """--nj 3 builds subsets in parallel; every file equals the one-job result, byte for byte."""
     tree = CASES[corpus][0]

@@ -27,6 +27,7 @@ from espnet_codec_lm.data.corpora.base import (
     make_data_dir,
     need_dir,
     need_file,
+    once,
     one_line,
     pick_subsets,
     prepare_subsets,
@@ -102,12 +103,10 @@ def prepare_aishell1(
     root = root / "data_aishell" if (root / "data_aishell").is_dir() else root
     present = [s for s in SPLITS if (root / "wav" / s).is_dir()]
     chosen = pick_subsets("aishell1", subsets, SPLITS, present)
-    cache: dict[str, dict[str, str]] = {}
+    transcript = once(lambda: read_transcript(root / TRANSCRIPT))
 
     def build(split: str):
-        if "trans" not in cache:
-            cache["trans"] = read_transcript(root / TRANSCRIPT)
-        wav_scp, utt2spk, text = read_split(root, split, cache["trans"], opts.remove_spaces)
+        wav_scp, utt2spk, text = read_split(root, split, transcript(), opts.remove_spaces)
         text = apply_punctuation(text, "zh", opts.punctuation)
         return make_data_dir(wav_scp, utt2spk, text, "zh")
 

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -128,6 +129,20 @@ def write_subset(dd: DataDir, out: Path, name: str, key: str) -> Path:
     shutil.rmtree(old, ignore_errors=True)
     log.info("wrote %s: %d utterances, %d speakers", target, len(dd), len(dd.spk2utt()))
     return target
+
+
+def once(load: Callable[[], T]) -> Callable[[], T]:
+    """``load`` run at most once, whichever of ``prepare_subsets``' threads asks first (the others
+    wait for it): for what several subsets of a corpus share, e.g. a metadata file read once."""
+    lock, box = threading.Lock(), []
+
+    def get() -> T:
+        with lock:
+            if not box:
+                box.append(load())
+            return box[0]
+
+    return get
 
 
 def prepare_subsets(

@@ -38,6 +38,7 @@ from espnet_codec_lm.data.corpora.base import (
     load_options,
     need_dir,
     need_file,
+    once,
     one_line,
     pick_subsets,
     prepare_subsets,
@@ -164,6 +165,7 @@ def prepare_gigas2s(
     chosen = pick_subsets("gigas2s", subsets, ("train", "dev", "test"), ("train", "dev", "test"))
     cache: dict = {}
 
+    @once
     def load():
         if not cache:
             cache["meta"] = load_json(json_path)

@@ -30,6 +30,7 @@ from espnet_codec_lm.data.corpora.base import (
     load_options,
     need_dir,
     need_file,
+    once,
     pick_subsets,
     prepare_subsets,
 )
@@ -146,13 +147,11 @@ def prepare_gigaspeech(
     root = find_root(src)
     json_path = root / "GigaSpeech.json"
     chosen = pick_subsets("gigaspeech", subsets, ("train", "dev", "test"), ("train", "dev", "test"))
-    cache: dict = {}
+    meta = once(lambda: load_json(json_path))
 
     def build(subset: str) -> DataDir:
-        if "meta" not in cache:
-            cache["meta"] = load_json(json_path)
         tag = subset_tag(subset, opts.train_subset)
-        dd = build_subset(root, cache["meta"], json_path, tag)
+        dd = build_subset(root, meta(), json_path, tag)
         if len(dd) == 0:
             raise DataDirError(f"gigaspeech: {json_path}: no segment in subset {tag}")
         return dd
