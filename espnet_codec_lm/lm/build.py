@@ -142,6 +142,8 @@ def _text_config(cfg: SpeechLMConfig, base_dir: Path | None, tokenizer: TextToke
             tie_word_embeddings=a.tie_word_embeddings,
             initializer_range=a.initializer_range,
         )
+    if cfg.rms_norm_eps is not None:
+        config.rms_norm_eps = cfg.rms_norm_eps
     if tokenizer.vocab_size > config.vocab_size:
         where = base_dir or "arch.text_rows"
         raise SpeechLMError(

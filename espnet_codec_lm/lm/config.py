@@ -81,6 +81,10 @@ class SpeechLMConfig:
     new_rows_init: Literal["matched", "normal", "codec"] = "matched"
     #: the codec whose codebooks ``new_rows_init: codec`` reads (a directory of ``load_codec``)
     codec_dir: str | None = None
+    #: RMSNorm epsilon of every norm when the model is built from a config (init none / text_llm;
+    #: a checkpoint keeps its own); None keeps the base config's (or ``arch.rms_norm_eps``).
+    #: The paper trained with 1e-5 where Qwen1.5-0.5B's config says 1e-6 (its paper configs set it)
+    rms_norm_eps: float | None = None
 
     def __post_init__(self) -> None:
         if not self.init:
@@ -91,6 +95,8 @@ class SpeechLMConfig:
             raise ConfigError(f"codebook_size must be >= 2, got {self.codebook_size}")
         if self.num_extra_tokens < 0:
             raise ConfigError(f"num_extra_tokens must be >= 0, got {self.num_extra_tokens}")
+        if self.rms_norm_eps is not None and not 0 < self.rms_norm_eps < 1:
+            raise ConfigError(f"rms_norm_eps must be in (0, 1), got {self.rms_norm_eps}")
         if self.new_rows_init == "codec" and self.init == INIT_TEXT_LLM and not self.codec_dir:
             raise ConfigError("new_rows_init: codec needs codec_dir (the codec directory)")
 

@@ -171,6 +171,22 @@ def test_tied_base_stays_tied_through_save_load_and_export(tiny_base_tied, tmp_p
     assert hf.lm_head.weight.data_ptr() == hf.model.embed_tokens.weight.data_ptr()
 
 
+def test_rms_norm_eps_overrides_the_base_and_survives_save_load(tiny_base, tmp_path):
+    """model.rms_norm_eps (the paper: 1e-5; Qwen1.5-0.5B's config: 1e-6) reaches every norm."""
+
+    def eps_of(m):
+        return {n.variance_epsilon for n in m.modules() if type(n).__name__ == "Qwen2RMSNorm"}
+
+    base_eps = build_speech_lm(_cfg(tiny_base))[0]
+    assert eps_of(base_eps) == {1e-6}  # the base config's
+    model, tok = build_speech_lm(_cfg(tiny_base, rms_norm_eps=1e-5))
+    assert eps_of(model) == {1e-5} and len([*model.modules()]) == len([*base_eps.modules()])
+    model.save_pretrained(tmp_path / "ckpt", tokenizer=tok)
+    assert eps_of(SpeechLM.from_pretrained(tmp_path / "ckpt")) == {1e-5}
+    with pytest.raises(ConfigError, match="rms_norm_eps must be in"):
+        _cfg(tiny_base, rms_norm_eps=0.0)
+
+
 def test_export_loads_with_auto_model_for_causal_lm(tiny_base, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
