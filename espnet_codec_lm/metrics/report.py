@@ -412,6 +412,33 @@ def ppl_lines(entries: list[tuple[str, Path, dict]]) -> list[str]:
 # -- plots and the whole page ----------------------------------------------------------------
 
 
+def cpt_mixture_lines(exp_root: str | Path) -> list[str]:
+    """One line per CPT run: the mixture as trained and the sources left out on purpose
+    (``cpt_mixture`` of its ``system.yaml``; the paper trains all six tasks)."""
+    rows = []
+    for f in sorted(Path(exp_root).resolve().rglob("system.yaml")):
+        meta = _read_yaml(f)
+        mix = meta.get("cpt_mixture")
+        if meta.get("stage") != "cpt" or not isinstance(mix, dict):
+            continue
+        shares = ", ".join(f"{t} {p:.2f}" for t, p in (mix.get("shares") or {}).items())
+        dropped = ", ".join(mix.get("dropped") or []) or "none"
+        rows.append(
+            f"- {meta.get('system') or f.parent.name} (`{f.parent.name}`): {shares}; "
+            f"left out on purpose: {dropped}"
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        "## CPT mixture",
+        "",
+        "Share of each source in the CPT runs (as trained):",
+        "",
+        *rows,
+    ]
+
+
 def plot_table(table: Table, path: Path) -> bool:
     """A grouped bar chart (one panel per column, one bar per system); False if nothing numeric."""
     numeric = {
@@ -478,6 +505,7 @@ def render(
             lines += ["Evaluation protocol (this table's runs):", ""]
             lines += [f"- {x}" for x in protocol_lines(table)]
             lines += [f"- Note: {n}" for n in table.notes]
+    lines += cpt_mixture_lines(exp_root)
     lines += ["", "## Held-out text perplexity before / after CPT (forgetting)", ""]
     old_format, trainer_format = collect_ppl(exp_root), collect_trainer_ppl(exp_root)
     if old_format or not trainer_format:

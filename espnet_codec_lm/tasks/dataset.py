@@ -50,7 +50,13 @@ from espnet_codec_lm.tasks.corpus import (
     merge,
 )
 from espnet_codec_lm.tasks.mixture import MixtureConfig, TaskSampler
-from espnet_codec_lm.tasks.packing import best_fit, collate, efficiency, pack_row
+from espnet_codec_lm.tasks.packing import (
+    best_fit,
+    collate,
+    efficiency,
+    noise_speech_inputs,
+    pack_row,
+)
 from espnet_codec_lm.tasks.prompts import PromptBank, TokenizedPrompts
 from espnet_codec_lm.tasks.sequence import BuildConfig, Example, Sample, SequenceBuilder
 from espnet_codec_lm.tasks.templates import TASK_NAMES, get_template
@@ -77,6 +83,11 @@ class DataConfig:
     text_pools: list[str] = field(default_factory=list)  # general text: Kaldi text files / dirs
     mt_pools: list[str] = field(default_factory=list)  # MT pairs: dirs with text, text.<lang>
     mixture: MixtureConfig = field(default_factory=MixtureConfig)
+    # CPT: sources left out of the mixture on purpose (probability set to 0). Any other source
+    # with a probability > 0 but no data (e.g. S2TT / T2ST without translations, text / MT
+    # without pools) stops the run at start: the mix would no longer be the paper's. The dropped
+    # ones are written to the experiment's system.yaml and RESULTS.md (bin/report).
+    drop_tasks: list[str] = field(default_factory=list)
     build: BuildConfig = field(default_factory=BuildConfig)
     prompt_dir: str | None = None  # another prompt bank directory (default: the packaged one)
     punctuation: HookConfig = field(default_factory=HookConfig)
@@ -84,6 +95,10 @@ class DataConfig:
     # token: every target token weighs the same (a TTS example's ~450 codec targets outweigh a
     # transcript's ~10 tokens ~45 to 1); example: every example's targets weigh 1 in all
     loss_weighting: Literal["token", "example"] = "token"
+    # training only: each input code of a speech target is replaced by a random code with this
+    # probability (labels untouched; tasks/packing.py noise_speech_inputs). 0 = the paper. At toy
+    # scale the model otherwise learns to continue speech and ignores the text (doc/mini_recipe.md)
+    speech_target_noise: float = 0.0
     max_len: int = 4096  # positions per packed row
     pack: bool = True  # false: one example per row, padded to the batch's longest
     batch_size: int = 8  # rows per rank per step (ignored when batch_positions > 0)
@@ -136,7 +151,10 @@ class TaskDataset:
         world_size: int = 1,
         corpora: dict[str, Corpus] | None = None,
         bank: PromptBank | None = None,
+        require_all_tasks: bool = True,
     ) -> None:
+        """``require_all_tasks``: a CPT source with a probability > 0 and no data is an error
+        (False for validation sets, which need not hold every source)."""
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world size {world_size}")
         self.cfg, self.layout, self.tokenizer = cfg, layout, tokenizer
@@ -149,7 +167,8 @@ class TaskDataset:
             layout, tokenizer, TokenizedPrompts(bank, tokenizer), cfg.stage, cfg.build
         )
         self.corpora = corpora if corpora is not None else load_corpora(cfg, layout, tokenizer)
-        self._setup_tasks()
+        self.dropped: list[str] = []
+        self._setup_tasks(require_all_tasks)
         self.task_names = list(TASK_NAMES)
         self._epoch, self._batch = 0, 0  # position of the next batch
         self._plan: EpochPlan | None = None
@@ -166,17 +185,38 @@ class TaskDataset:
             idx = idx[np.isin(langs, self.cfg.langs)] if len(idx) else idx
         return corpus, idx
 
-    def _setup_tasks(self) -> None:
+    def mixture_summary(self) -> dict | None:
+        """CPT: ``{"shares": {task: probability}, "dropped": [...]}`` as trained; None in SFT."""
+        if self.sampler is None:
+            return None
+        return {"shares": {t: round(p, 4) for t, p in self.sampler.shares().items()},
+                "dropped": list(self.dropped)}  # fmt: skip
+
+    def _setup_tasks(self, require_all_tasks: bool = True) -> None:
         cfg = self.cfg
         if cfg.stage == "cpt":
             mixture = (
                 MixtureConfig.speech_only() if cfg.cpt_mode == "speech" else cfg.mixture
             ).as_dict()
+            unknown = sorted(set(cfg.drop_tasks) - set(mixture))
+            if unknown:
+                raise ValueError(f"drop_tasks: {unknown} are not CPT sources ({sorted(mixture)})")
+            self.dropped = sorted(t for t in cfg.drop_tasks if mixture[t] > 0)
+            mixture = {t: (0.0 if t in cfg.drop_tasks else p) for t, p in mixture.items()}
             for t in mixture:
                 if mixture[t] > 0:
                     get_template(t, "cpt")
             self.pools = {t: self._pool(t) for t in mixture if mixture[t] > 0}
             available = {t for t, (_, idx) in self.pools.items() if len(idx)}
+            missing = sorted(set(self.pools) - available)
+            if missing and require_all_tasks:
+                raise ValueError(
+                    f"CPT mixture: no data for {', '.join(missing)} ("
+                    + "; ".join(f"{t} needs {_needs(t)}" for t in missing)
+                    + "): give their data, or list them in data.drop_tasks to train without them"
+                )
+            if self.dropped:
+                log.info("CPT mixture: left out on purpose (data.drop_tasks): %s", self.dropped)
             self.sampler: TaskSampler | None = TaskSampler(mixture, available)
             n_speech = len(self.corpora.get("speech", Corpus([])))
             self.n_draws = cfg.examples_per_epoch or max(n_speech, 1)
@@ -372,6 +412,12 @@ class TaskDataset:
         length = self.cfg.max_len if self.cfg.pack else max(sum(len(e) for _, e in r) for r in rows)
         w = self.cfg.loss_weighting
         packed = [pack_row([e for _, e in r], [t for t, _ in r], length, w) for r in rows]
+        if self.cfg.speech_target_noise > 0.0:
+            ranges = [self.layout.codebook_range(k) for k in range(self.layout.num_streams)]
+            rng = np.random.default_rng([self.cfg.seed, epoch, b, self.rank, 2**30])
+            for row, r in zip(packed, rows):
+                examples = [e for _, e in r]
+                noise_speech_inputs(row, examples, self.cfg.speech_target_noise, rng, ranges)
         return collate(packed)
 
     # --- the trainer's TrainSource interface (espnet_codec_lm.train.data) ----------------------
@@ -413,6 +459,16 @@ class TaskDataset:
             if int(state[key]) != value:
                 raise ValueError(f"data state: {key} was {state[key]}, this run has {value}")
         self._epoch, self._batch = int(state["epoch"]), int(state["batch"])
+
+
+def _needs(task: str) -> str:
+    """What a CPT source draws on, for the error naming a source without data."""
+    pool = _POOL_OF.get(task)
+    if pool == "text":
+        return "data.text_pools"
+    if pool == "mt":
+        return "data.mt_pools"
+    return "speech sets with " + " + ".join(get_template(task).requires)
 
 
 def _stand_in(codes):
@@ -469,10 +525,14 @@ def build_sources(
         text_pools=cfg.valid_text_pools,
         mt_pools=cfg.valid_mt_pools,
         examples_per_epoch=0,
+        speech_target_noise=0.0,  # validation scores the clean task
     )
     if vcfg.stage == "sft":
         vcfg.build = replace(vcfg.build, time_mask=replace(vcfg.build.time_mask, enable=False))
-    valid = TaskDataset(vcfg, layout, tokenizer, rank, world_size, bank=train.builder.prompts.bank)
+    valid = TaskDataset(
+        vcfg, layout, tokenizer, rank, world_size, bank=train.builder.prompts.bank,
+        require_all_tasks=False,
+    )  # fmt: skip
     return train, TaskValidSource(valid, cfg.valid_batches)
 
 

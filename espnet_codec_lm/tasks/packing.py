@@ -102,6 +102,37 @@ def pack_row(
     return row
 
 
+def noise_speech_inputs(
+    row: dict,
+    examples: Sequence[Example],
+    prob: float,
+    rng: np.random.Generator,
+    code_ranges: Sequence[tuple[int, int]],
+) -> int:
+    """Replace, in place, each *input* position of a speech target of ``row`` (the codes between
+    its boundary tokens) with probability ``prob`` by random codes (stream k: a code of codebook
+    k+1, ``code_ranges[k]``). Labels are left as they are, so the model still predicts the real
+    next frame, but from a history it cannot trust: it must read the condition (the text of TTS,
+    the source speech of S2ST) instead of continuing the speech it has. Returns the number of
+    positions replaced."""
+    if prob <= 0.0:
+        return 0
+    tokens = row["input_ids"]
+    n_streams = tokens.shape[1]
+    replaced, start = 0, 0
+    for ex in examples:
+        target = ex.spans[-1]
+        if target.modality == "speech":
+            lo, hi = start + target.start + 1, start + target.end - 1  # codes, not boundaries
+            hit = np.nonzero(rng.random(hi - lo) < prob)[0] + lo
+            for k in range(n_streams):
+                a, b = code_ranges[k]
+                tokens[hit, k] = rng.integers(a, b, size=len(hit))
+            replaced += len(hit)
+        start += len(ex)
+    return replaced
+
+
 def collate(rows: Sequence[dict]) -> dict:
     """Stack packed rows (all of one length) into the batch dict the trainer consumes."""
     import torch

@@ -217,6 +217,10 @@ class Trainer:
         self.exp_dir.mkdir(parents=True, exist_ok=True)
         dump_config(self.cfg, self.exp_dir / "config.yaml")
         meta = {"system": self.cfg.system, "stage": self.cfg.stage}
+        mix = getattr(self.train, "mixture_summary", None)
+        summary = mix() if callable(mix) else None
+        if summary is not None:  # the CPT mixture as trained (shares over the sources with data)
+            meta["cpt_mixture"] = summary
         atomic_write_text(self.exp_dir / "system.yaml", yaml.safe_dump(meta, allow_unicode=True))
 
     # --- one optimiser step ----------------------------------------------------------------

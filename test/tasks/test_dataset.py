@@ -61,12 +61,21 @@ def test_speech_only_mode_and_missing_pools(syn, corpora, bank):
     lay = syn.layout
     s0 = ids[..., 0][real]
     assert torch.all((s0 >= lay.codec_offset) & (s0 <= lay.speech_end))
-    # no MT pool: the MT share is spread over the others
+    # no MT pool: a clear error at start (the mix would not be the paper's) ...
     no_mt = {k: v for k, v in corpora.items() if k != "mt"}
-    ds = dataset(syn, no_mt, bank, mt_pools=[], examples_per_epoch=10)
+    with pytest.raises(ValueError, match=r"no data for mt \(mt needs data.mt_pools\).*drop_tasks"):
+        dataset(syn, no_mt, bank, mt_pools=[], examples_per_epoch=10)
+    # ... unless it is left out on purpose: its share is spread over the others, and recorded
+    ds = dataset(syn, no_mt, bank, mt_pools=[], examples_per_epoch=10, drop_tasks=["mt"])
     assert ds.sampler.shares() == pytest.approx(
         {**{t: 0.15 / 0.95 for t in CPT_SPEECH_TASKS}, "text": 0.05 / 0.95}
     )
+    assert ds.mixture_summary()["dropped"] == ["mt"]
+    # dropping a source that has data removes it too; a name that is no source is an error
+    ds = dataset(syn, corpora, bank, examples_per_epoch=10, drop_tasks=["t2st", "text"])
+    assert set(ds.sampler.shares()) == set(CPT_SPEECH_TASKS) - {"t2st"} | {"mt"}
+    with pytest.raises(ValueError, match="drop_tasks: \\['tts2'\\] are not CPT sources"):
+        dataset(syn, corpora, bank, examples_per_epoch=10, drop_tasks=["tts2"])
 
 
 @pytest.mark.parametrize("max_len", [1024, 4096])
@@ -428,3 +437,49 @@ def test_sft_task_repeats(syn, corpora, bank):
         dataset(syn, corpora, bank, stage="sft", tasks=["asr"], task_repeats={"tts": 2})
     with pytest.raises(ValueError, match="integers >= 1"):
         dataset(syn, corpora, bank, stage="sft", tasks=["asr"], task_repeats={"asr": 0})
+
+
+def test_speech_target_noise_touches_only_speech_target_inputs(syn, corpora, bank):
+    """speech_target_noise: inputs of speech targets replaced by codes of the right codebook at
+    about the given rate; labels, text targets and conditions untouched; the same batch twice."""
+    clean = dataset(syn, corpora, bank, stage="sft", tasks=["asr", "tts"])
+    noisy = dataset(syn, corpora, bank, stage="sft", tasks=["asr", "tts"], speech_target_noise=0.3)
+    lay = syn.layout
+    changed = total = 0
+    for b in range(3):
+        c, n = clean.get_batch(0, b), noisy.get_batch(0, b)
+        assert torch.equal(c["labels"], n["labels"])
+        assert torch.equal(n["input_ids"], noisy.get_batch(0, b)["input_ids"])  # a pure function
+        rows = clean.rows_of(0, b)
+        for r, row in enumerate(rows):
+            start = 0
+            for _, ex in clean.examples_of_row(0, row):
+                diff = (
+                    c["input_ids"][r, start : start + len(ex)]
+                    != n["input_ids"][r, start : start + len(ex)]
+                ).any(-1)
+                tgt = ex.spans[-1]
+                inside = torch.zeros(len(ex), dtype=torch.bool)
+                if tgt.modality == "speech":
+                    inside[tgt.start + 1 : tgt.end - 1] = True
+                    total += int(inside.sum())
+                    changed += int(diff.sum())
+                assert not diff[~inside].any(), f"{ex.task}: a non-target input was changed"
+                for k in range(lay.num_streams):  # replaced codes stay in their codebook
+                    lo, hi = lay.codebook_range(k)
+                    v = n["input_ids"][r, start : start + len(ex), k][inside]
+                    assert ((v >= lo) & (v < hi)).all()
+                start += len(ex)
+    assert total > 100 and within(changed, total, 0.3 * (1 - 1 / lay.codebook_size))
+    sets = [{"data_dir": str(syn.root / "train"), "codes": str(syn.root / "codes/train/codes.scp")}]
+    data = {
+        "kind": "tasks",
+        "stage": "sft",
+        "tasks": ["tts"],
+        "speech_sets": sets,
+        "valid_speech_sets": sets,
+        "speech_target_noise": 0.3,
+    }
+    train, valid = build_sources(data, lay, syn.tokenizer, max_len=1024, batch_size=2)
+    assert train.cfg.speech_target_noise == 0.3
+    assert valid.dataset.cfg.speech_target_noise == 0.0  # validation scores the clean task
