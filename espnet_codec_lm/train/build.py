@@ -205,6 +205,9 @@ def build_decode_monitor(cfg: LMTrainConfig, bundle: ModelBundle):
         config_from_dict(SpeechSetConfig, s, "data.valid_speech_sets")
         for s in cfg.data["valid_speech_sets"]
     ]
+    from espnet_codec_lm.tasks.sequence import BuildConfig
+
+    build = config_from_dict(BuildConfig, cfg.data.get("build") or {}, "data.build")
     return DecodeMonitor.from_data(
         sets,
         list(ec.decode_tasks),
@@ -212,6 +215,7 @@ def build_decode_monitor(cfg: LMTrainConfig, bundle: ModelBundle):
         bundle.tokenizer,
         ec.decode_utts,
         ec.decode_prompt_index,
+        build=build,
     )
 
 

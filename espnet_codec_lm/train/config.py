@@ -69,7 +69,9 @@ class EvalConfig:
     text_ppl_segment: bool = False
     # decoded outputs (train/decode_monitor.py): greedy decoding of the first decode_utts
     # validation utterances per language for decode_tasks (asr, s2tt), scored (WER/CER, BLEU,
-    # output language) every decode_every_steps steps (rounded to validations) and at the end
+    # output language), and for tts the text gain (teacher-forced loss with a wrong transcript
+    # minus with the right one), every decode_every_steps steps (rounded to validations) and at
+    # the end
     decode_every_steps: Optional[int] = None  # None: never
     decode_tasks: list[str] = field(default_factory=lambda: ["asr"])
     decode_utts: int = 10

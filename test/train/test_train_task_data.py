@@ -77,6 +77,25 @@ def test_cpt_on_the_task_mixture_logs_real_task_names(tmp_path, corpus):
     assert state["text_ppl_tokens"] > 0
 
 
+def test_cpt_mixture_without_a_source_fails_unless_dropped_on_purpose(tmp_path, corpus):
+    """No MT pool: the run stops before any step; with data.drop_tasks [mt] it trains, and the
+    mixture as trained (shares, what was left out) reaches system.yaml and RESULTS.md."""
+    from espnet_codec_lm.metrics.report import render
+
+    with pytest.raises(ValueError, match="no data for mt .*data.drop_tasks"):
+        train_in_process(_config(tmp_path, corpus, mt_pools=[]), tmp_path / "bad")
+    assert not (tmp_path / "bad" / "checkpoints").exists()
+    exp = tmp_path / "exp" / "lm_cpt_x"
+    train_in_process(_config(tmp_path, corpus, mt_pools=[], drop_tasks=["mt"]), exp)
+    mix = yaml.safe_load((exp / "system.yaml").read_text())["cpt_mixture"]
+    assert mix["dropped"] == ["mt"] and "mt" not in mix["shares"]
+    assert sum(mix["shares"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert mix["shares"]["asr"] == pytest.approx(0.15 / 0.95, abs=1e-4)
+    text = render(tmp_path / "exp", tmp_path / "RESULTS.md", plots=False)
+    line = next(x for x in text.splitlines() if x.startswith("- Speech & Text CPT (`lm_cpt_x`)"))
+    assert "asr 0.16" in line and line.endswith("left out on purpose: mt")
+
+
 def test_sft_asr_trains_only_asr(tmp_path, corpus):
     train_in_process(_config(tmp_path, corpus, stage="sft", tasks=["asr"]), tmp_path / "exp")
     rows = read_log(tmp_path / "exp" / "train_log.jsonl")
@@ -124,6 +143,59 @@ def test_decode_monitor_scores_decoded_dev_utterances(tmp_path, corpus):
         want_bleu = bleu([r["hyp"] for r in s2tt], [r["ref"] for r in s2tt], lang).score
         assert scored[1][f"dev_s2tt_bleu_{lang}"] == pytest.approx(want_bleu, abs=0.01)
         assert 0 <= scored[1][f"dev_asr_target_lang_{lang}"] <= 1
+
+
+def test_decode_monitor_tts_text_gain(tmp_path, corpus):
+    """decode_tasks [tts]: each dev utterance teacher-forced with its own and another transcript;
+    the gain per language is the mean difference of the written per-utterance losses, and the
+    losses are the main head's NLL over the target (recomputed here for one utterance)."""
+    import json
+
+    import numpy as np
+
+    cfg = _config(tmp_path, corpus, stage="sft", tasks=["tts"])
+    data = yaml.safe_load(cfg.read_text())
+    data["stop"]["max_steps"] = 2
+    data["batch"]["max_len"] = 512
+    data["data"]["build"] = {"sft_speaker_prompt_s": 0.5}
+    data["eval"].update(decode_every_steps=2, decode_tasks=["tts"], decode_utts=2)
+    cfg.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    train_in_process(cfg, tmp_path / "exp")
+    last = read_log(tmp_path / "exp" / "valid_log.jsonl")[-1]
+    records = [
+        json.loads(line)
+        for line in (tmp_path / "exp" / "decode_monitor.jsonl").read_text().splitlines()
+    ]
+    assert {r["task"] for r in records} == {"tts"} and len(records) == 4  # 2 langs x 2 utts
+    for lang in ("en", "zh"):
+        rs = [r for r in records if r["tgt_lang"] == lang]
+        right = np.mean([r["loss"] for r in rs])
+        wrong = np.mean([r["loss_wrong_text"] for r in rs])
+        assert last[f"dev_tts_loss_{lang}"] == pytest.approx(right, abs=2e-4)
+        assert last[f"dev_tts_text_gain_{lang}"] == pytest.approx(wrong - right, abs=2e-4)
+        assert all(r["loss"] != r["loss_wrong_text"] for r in rs)  # the text is in the input
+
+    import torch
+
+    from espnet_codec_lm.decode.loading import load_lm
+    from espnet_codec_lm.tasks.corpus import SpeechSetConfig
+    from espnet_codec_lm.tasks.sequence import BuildConfig
+    from espnet_codec_lm.train.decode_monitor import DecodeMonitor, _target_nll
+
+    model, tok, _ = load_lm(tmp_path / "exp" / "model")
+    sets = [SpeechSetConfig(**data["data"]["valid_speech_sets"][0])]
+    build = BuildConfig(prompt_lang="data", sft_speaker_prompt_s=0.5)
+    mon = DecodeMonitor.from_data(sets, ["tts"], model.layout, tok, per_lang=2, build=build)
+    g = mon.text_gain[0]
+    ex = g.right
+    with torch.no_grad():
+        logits = model(torch.as_tensor(ex.tokens)[None]).logits[0]
+    lab = torch.as_tensor(ex.labels()[:, 0])
+    keep = lab != -100
+    want = torch.nn.functional.cross_entropy(logits[keep], lab[keep]).item()
+    assert _target_nll(model, ex) == pytest.approx(want, rel=1e-5)
+    first = next(r for r in records if r["uttid"] == g.uttid)
+    assert first["loss"] == pytest.approx(want, abs=2e-4)
 
 
 def test_text_lang():
