@@ -25,7 +25,6 @@ host, ~7.5 GB of CPU memory for the 0.6B paper model; see doc/training.md.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -34,19 +33,38 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from espnet_codec_lm.train.distributed import DistEnv, barrier, broadcast_object
+from espnet_codec_lm.utils.checkpoint_io import (  # noqa: F401  (CheckpointError: re-export)
+    CheckpointError,
+)
+from espnet_codec_lm.utils.checkpoint_io import (
+    flatten_optim as _flatten_optim,
+)
+from espnet_codec_lm.utils.checkpoint_io import (
+    fsync_dir as _fsync_dir,
+)
+from espnet_codec_lm.utils.checkpoint_io import (
+    read_json as _read_json,
+)
+from espnet_codec_lm.utils.checkpoint_io import (
+    read_tensors as _read_tensors,
+)
+from espnet_codec_lm.utils.checkpoint_io import (
+    save_tensors as _save_tensors,
+)
+from espnet_codec_lm.utils.checkpoint_io import (
+    unflatten_optim as _unflatten_optim,
+)
+from espnet_codec_lm.utils.checkpoint_io import (
+    write_json as _write_json,
+)
 from espnet_codec_lm.utils.fileio import atomic_write_text, umask_modes
 
 log = logging.getLogger(__name__)
 
 _STEP_RE = re.compile(r"^step_(\d{8})$")
 LATEST = "latest"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, incomplete or does not fit this run (one-line message)."""
 
 
 def _options(env: DistEnv, loading: bool):
@@ -57,85 +75,6 @@ def _options(env: DistEnv, loading: bool):
         cpu_offload=True,
         broadcast_from_rank0=loading and env.distributed,
     )
-
-
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    return data
-
-
-def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """safetensors only: a pickle or a torn file is refused, never executed."""
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing")
-    try:
-        return load_file(str(path))
-    except Exception as e:  # SafetensorError is no ValueError; keep one line
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"{path}: not a valid safetensors file ({msg})") from None
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    """safetensors refuses tensors sharing memory (tied weights): give each its own copy."""
-    seen: set[int] = set()
-    out = {}
-    for k, v in tensors.items():
-        v = v.detach().contiguous()
-        if v.numel() and v.data_ptr() in seen:
-            v = v.clone()
-        seen.add(v.data_ptr())
-        out[k] = v
-    save_file(out, str(path))
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
-def _flatten_optim(osd: dict) -> tuple[dict[str, torch.Tensor], dict]:
-    """A full optimiser state dict (keyed by parameter names) -> safetensors tensors
-    (``<param>/<key>``) + JSON (param groups, non-tensor per-parameter entries)."""
-    tensors: dict[str, torch.Tensor] = {}
-    other: dict[str, dict] = {}
-    for name, entries in osd.get("state", {}).items():
-        for key, value in entries.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"{name}/{key}"] = value
-            else:
-                other.setdefault(name, {})[key] = value
-    groups = [
-        {k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
-        for g in osd.get("param_groups", [])
-    ]
-    return tensors, {"param_groups": groups, "state": other}
-
-
-def _unflatten_optim(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
-    state: dict[str, dict] = {k: dict(v) for k, v in meta.get("state", {}).items()}
-    for flat, value in tensors.items():
-        name, key = flat.rsplit("/", 1)
-        state.setdefault(name, {})[key] = value
-    return {"state": state, "param_groups": meta["param_groups"]}
 
 
 def save_model_weights(state: dict[str, torch.Tensor], directory: Path) -> None:
