@@ -35,30 +35,8 @@ from pathlib import Path
 import torch
 
 from espnet_codec_lm.train.distributed import DistEnv, barrier, broadcast_object
-from espnet_codec_lm.utils.checkpoint_io import (  # noqa: F401  (CheckpointError: re-export)
-    CheckpointError,
-)
-from espnet_codec_lm.utils.checkpoint_io import (
-    flatten_optim as _flatten_optim,
-)
-from espnet_codec_lm.utils.checkpoint_io import (
-    fsync_dir as _fsync_dir,
-)
-from espnet_codec_lm.utils.checkpoint_io import (
-    read_json as _read_json,
-)
-from espnet_codec_lm.utils.checkpoint_io import (
-    read_tensors as _read_tensors,
-)
-from espnet_codec_lm.utils.checkpoint_io import (
-    save_tensors as _save_tensors,
-)
-from espnet_codec_lm.utils.checkpoint_io import (
-    unflatten_optim as _unflatten_optim,
-)
-from espnet_codec_lm.utils.checkpoint_io import (
-    write_json as _write_json,
-)
+from espnet_codec_lm.utils import checkpoint_io as cio
+from espnet_codec_lm.utils.checkpoint_io import CheckpointError
 from espnet_codec_lm.utils.fileio import atomic_write_text, umask_modes
 
 log = logging.getLogger(__name__)
@@ -79,12 +57,12 @@ def _options(env: DistEnv, loading: bool):
 
 def save_model_weights(state: dict[str, torch.Tensor], directory: Path) -> None:
     """Default model writer: ``model.safetensors`` only."""
-    _save_tensors(directory / "model.safetensors", state)
+    cio.save_tensors(directory / "model.safetensors", state)
 
 
 def load_model_weights(directory: Path) -> dict[str, torch.Tensor]:
     """Default model reader (inverse of :func:`save_model_weights`)."""
-    return _read_tensors(directory / "model.safetensors")
+    return cio.read_tensors(directory / "model.safetensors")
 
 
 class CheckpointManager:
@@ -159,20 +137,22 @@ class CheckpointManager:
         opts = _options(self.env, loading=False)
         model_sd = get_model_state_dict(model, options=opts)  # collective; {} off rank 0
         optim_sd = get_optimizer_state_dict(model, optimizer, options=opts)
-        _write_json(tmp / f"rank{self.env.rank}.json", rank_state)
+        cio.write_json(tmp / f"rank{self.env.rank}.json", rank_state)
         if self.env.is_main:
             self.model_writer(model_sd, tmp)
-            tensors, other = _flatten_optim(optim_sd)
-            _save_tensors(tmp / "optimizer.safetensors", tensors)
-            _write_json(tmp / "optimizer.json", other)
-            _write_json(tmp / "trainer.json", {**trainer_state, "world_size": self.env.world_size})
+            tensors, other = cio.flatten_optim(optim_sd)
+            cio.save_tensors(tmp / "optimizer.safetensors", tensors)
+            cio.write_json(tmp / "optimizer.json", other)
+            cio.write_json(
+                tmp / "trainer.json", {**trainer_state, "world_size": self.env.world_size}
+            )
         del model_sd, optim_sd
         barrier(self.env)  # every rank's file is in place before the rename
         if self.env.is_main:
             umask_modes(tmp)  # safetensors writes 0600: keep the umask's mode
-            _fsync_dir(tmp)
+            cio.fsync_dir(tmp)
             os.rename(tmp, final)
-            _fsync_dir(self.root)
+            cio.fsync_dir(self.root)
             atomic_write_text(self.root / LATEST, final.name + "\n")
             self._prune(keep=final.name)
             log.info("checkpoint saved: %s", final)
@@ -196,14 +176,14 @@ class CheckpointManager:
             set_optimizer_state_dict,
         )
 
-        trainer_state = _read_json(ckpt / "trainer.json")
+        trainer_state = cio.read_json(ckpt / "trainer.json")
         saved_world = trainer_state.get("world_size")
         if saved_world != self.env.world_size:
             raise CheckpointError(
                 f"{ckpt}: saved with {saved_world} processes, resuming with "
                 f"{self.env.world_size} (the data position is per rank; use the same count)"
             )
-        rank_state = _read_json(ckpt / f"rank{self.env.rank}.json")
+        rank_state = cio.read_json(ckpt / f"rank{self.env.rank}.json")
         opts = _options(self.env, loading=True)
         main = self.env.is_main
         # rank 0 reads every file first and tells the others whether that worked, so a bad
@@ -214,9 +194,9 @@ class CheckpointManager:
         if main:
             try:
                 model_sd = self.model_reader(ckpt)
-                tensors = _read_tensors(ckpt / "optimizer.safetensors")
+                tensors = cio.read_tensors(ckpt / "optimizer.safetensors")
                 try:
-                    optim_sd = _unflatten_optim(tensors, _read_json(ckpt / "optimizer.json"))
+                    optim_sd = cio.unflatten_optim(tensors, cio.read_json(ckpt / "optimizer.json"))
                 except (KeyError, ValueError, TypeError) as e:
                     if isinstance(e, CheckpointError):
                         raise
