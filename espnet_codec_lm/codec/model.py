@@ -202,10 +202,12 @@ def config_digest(data: dict) -> str:
 
 
 def save_codec(
-    model: SoundStreamCodec, codec_dir: str | Path, extra: dict[str, str] | None = None
+    model: nn.Module, codec_dir: str | Path, extra: dict[str, str] | None = None
 ) -> None:
     """Write ``config.yaml`` + ``model.safetensors`` (+ ``extra`` text files) for
-    :func:`load_codec` as one directory swap: a reader sees the old pair or the new pair."""
+    :func:`load_codec` as one directory swap: a reader sees the old pair or the new pair.
+    ``model`` is any module with a ``cfg`` dataclass (the codec; the USTokenizer saves its
+    directory through here too)."""
     from safetensors.torch import save_file
 
     from espnet_codec_lm.config import dump_config, read_yaml

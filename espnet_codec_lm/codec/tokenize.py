@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,39 @@ def _done_ids(scp: Path) -> set[str]:
     return {line.split(b" ", 1)[0].decode() for line in complete if line.strip()}
 
 
+def append_codes(
+    utts: list[tuple[str, str, float | None, float | None]],
+    out_prefix: str,
+    load_encoder: Callable[[], tuple[Callable[[np.ndarray, str], np.ndarray], int]],
+) -> int:
+    """Append the codes of the ``utts`` not yet in ``out_prefix.scp`` to ``out_prefix.ark``;
+    returns how many were encoded now. ``load_encoder()`` (called only when there is work)
+    returns ``(encode, sample_rate)``: ``encode(wav, utt)`` maps float32 audio at
+    ``sample_rate`` to an integer array ``[T, n_q]`` and raises an error naming ``utt``.
+    Shared by every tokenizer of the toolkit (the codec's, the USTokenizer's)."""
+    import kaldiio
+
+    from espnet_codec_lm.codec.audio import load_audio
+
+    ark, scp = Path(out_prefix + ".ark"), Path(out_prefix + ".scp")
+    done = _done_ids(scp)
+    todo = [u for u in utts if u[0] not in done]
+    if not todo:
+        return 0
+    encode, sample_rate = load_encoder()
+    with open(ark, "ab") as fa, open(scp, "a", encoding="utf-8") as fs:
+        for utt, value, start, end in todo:
+            arr = encode(load_audio(value, sample_rate, utt, start, end), utt)
+            offset = fa.tell()
+            kaldiio.save_ark(fa, {utt: arr}, write_function="numpy")
+            fa.flush()
+            os.fsync(fa.fileno())
+            # kaldiio's scp offset points after "<utt> " in the ark
+            fs.write(f"{utt} {ark.resolve()}:{offset + len(utt.encode()) + 1}\n")
+            fs.flush()
+    return len(todo)
+
+
 def encode_shard(
     codec_dir: str,
     utts: list[tuple[str, str, float | None, float | None]],
@@ -60,37 +94,27 @@ def encode_shard(
 ) -> int:
     """Encode ``utts`` into ``out_prefix.{ark,scp}`` (appending; skipping what is done).
     Returns the number of utterances encoded now."""
-    import kaldiio
     import torch
 
-    from espnet_codec_lm.codec.abs_codec import CodecInputError
-    from espnet_codec_lm.codec.audio import load_audio
-    from espnet_codec_lm.codec.model import load_codec
-
     torch.set_num_threads(num_threads)
-    ark, scp = Path(out_prefix + ".ark"), Path(out_prefix + ".scp")
-    done = _done_ids(scp)
-    todo = [u for u in utts if u[0] not in done]
-    if not todo:
-        return 0
-    codec = load_codec(codec_dir)
-    dtype = codes_dtype(codec.codebook_size)
-    with open(ark, "ab") as fa, open(scp, "a", encoding="utf-8") as fs:
-        for utt, value, start, end in todo:
-            wav = load_audio(value, codec.sample_rate, utt, start, end)
+
+    def load() -> tuple[Callable[[np.ndarray, str], np.ndarray], int]:
+        from espnet_codec_lm.codec.abs_codec import CodecInputError
+        from espnet_codec_lm.codec.model import load_codec
+
+        codec = load_codec(codec_dir)
+        dtype = codes_dtype(codec.codebook_size)
+
+        def encode(wav: np.ndarray, utt: str) -> np.ndarray:
             try:
                 codes = codec.encode(torch.from_numpy(wav), n_q)
             except CodecInputError as e:
                 raise CodecInputError(f"utterance '{utt}': {e}") from None
-            arr = codes.numpy().T.astype(dtype)  # [T, n_q]
-            offset = fa.tell()
-            kaldiio.save_ark(fa, {utt: arr}, write_function="numpy")
-            fa.flush()
-            os.fsync(fa.fileno())
-            # kaldiio's scp offset points after "<utt> " in the ark
-            fs.write(f"{utt} {ark.resolve()}:{offset + len(utt.encode()) + 1}\n")
-            fs.flush()
-    return len(todo)
+            return codes.numpy().T.astype(dtype)  # [T, n_q]
+
+        return encode, codec.sample_rate
+
+    return append_codes(utts, out_prefix, load)
 
 
 def _shard_worker(args: tuple) -> int:
@@ -151,21 +175,57 @@ def tokenize(
     """Encode every utterance of ``data`` (a data dir, whose ``scp_name`` is read, or a scp
     file) into ``out_dir/<name>.{ark,scp}`` (+ ``<name>.yaml``); return the scp path. Reruns
     with the same settings resume; other settings are refused unless ``redo``."""
+    src, utts = utterances_of(data, scp_name)
+    prov = codes_provenance(codec_dir, src, n_q)
+    return write_codes(
+        utts,
+        out_dir,
+        name,
+        prov,
+        _shard_worker,
+        lambda shard, prefix: (str(codec_dir), shard, prefix, n_q),
+        nj,
+        redo,
+    )
+
+
+def utterances_of(
+    data: str | Path, scp_name: str = "wav.scp"
+) -> tuple[Path, list[tuple[str, str, float | None, float | None]]]:
+    """The audio list a tokenizer reads for ``data`` (a data dir, whose ``scp_name`` is read,
+    or a scp file) and its utterances; ids are checked before anything is written."""
+    from espnet_codec_lm.codec.audio import list_utterances
+
+    data = Path(data)
+    src = data / scp_name if data.is_dir() and scp_name != "wav.scp" else data
+    utts = list_utterances(src)
+    if not utts:
+        raise ValueError(f"{src}: no utterances")
+    return src, utts
+
+
+def write_codes(
+    utts: list[tuple[str, str, float | None, float | None]],
+    out_dir: str | Path,
+    name: str,
+    prov: dict,
+    worker: Callable[[tuple], int],
+    job: Callable[[list, str], tuple],
+    nj: int = 1,
+    redo: bool = False,
+) -> Path:
+    """The tokenizer-independent part of a tokenize stage: check ``prov`` against
+    ``<name>.yaml`` (refuse other settings unless ``redo``; skip a finished run), run
+    ``worker(job(shard_utts, shard_prefix))`` over ``nj`` shards (processes when ``nj`` > 1;
+    ``worker`` must be a module-level function) and merge the shards. Returns the scp."""
     import kaldiio
 
-    from espnet_codec_lm.codec.audio import list_utterances
     from espnet_codec_lm.config import read_yaml
     from espnet_codec_lm.utils.fileio import atomic_write_text
 
     out_dir = Path(out_dir)
     final_scp = out_dir / f"{name}.scp"
     prov_file = out_dir / f"{name}.yaml"
-    data = Path(data)
-    src = data / scp_name if data.is_dir() and scp_name != "wav.scp" else data
-    utts = list_utterances(src)  # checks the ids before anything is written
-    if not utts:
-        raise ValueError(f"{src}: no utterances")
-    prov = codes_provenance(codec_dir, src, n_q)
     outputs = _outputs(out_dir, name) if out_dir.is_dir() else []
     if redo and outputs:
         log.info("--redo: removing %d file(s) of %s/%s.*", len(outputs), out_dir, name)
@@ -201,14 +261,14 @@ def tokenize(
     atomic_write_text(prov_file, yaml.safe_dump(prov, sort_keys=False))
     nj = max(1, min(nj, len(utts)))
     shards = [utts[j::nj] for j in range(nj)]
-    jobs = [(str(codec_dir), s, str(out_dir / f"{name}.{j}"), n_q) for j, s in enumerate(shards)]
+    jobs = [job(s, str(out_dir / f"{name}.{j}")) for j, s in enumerate(shards)]
     if nj == 1:
-        n_new = [_shard_worker(jobs[0])]
+        n_new = [worker(jobs[0])]
     else:
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(nj) as pool:
-            n_new = pool.map(_shard_worker, jobs)
+            n_new = pool.map(worker, jobs)
     log.info("encoded %d utterances now (%d total)", sum(n_new), len(utts))
     # merge the shards into one ark/scp in utterance order
     entries = {}

@@ -39,6 +39,7 @@ from espnet_codec_lm.codec.losses import (
 from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
 from espnet_codec_lm.config import check_resume_config, dump_config
 from espnet_codec_lm.utils.fileio import atomic_path
+from espnet_codec_lm.utils.signals import StopRequest
 
 log = logging.getLogger("codec_train")
 # config keys a resumed run may change without --allow_config_change (each change is logged):
@@ -402,15 +403,8 @@ def train(
     t_last_ckpt = t_log = time.time()
     bar = progress(total=cfg.max_steps, initial=trainer.step, desc="codec_train")
     # SIGTERM / SIGINT: finish the step, checkpoint, exit (a rerun resumes from there)
-    stop = {"signal": None}
-
-    def _request_stop(signum, _frame):
-        stop["signal"] = signum
-
-    import signal
-
-    old_handlers = {s: signal.signal(s, _request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    while trainer.step < cfg.max_steps and stop["signal"] is None:
+    stop = StopRequest()
+    while trainer.step < cfg.max_steps and not stop.stopped:
         wav = torch.from_numpy(sampler.batch())
         for k, v in trainer.train_step(wav).items():
             acc.setdefault(k, []).append(v)
@@ -446,19 +440,14 @@ def train(
                 usage,
                 extra,
             )
-        if (
-            time.time() - t_last_ckpt >= cfg.ckpt_every_s
-            or step == cfg.max_steps
-            or stop["signal"] is not None
-        ):
+        if time.time() - t_last_ckpt >= cfg.ckpt_every_s or step == cfg.max_steps or stop.stopped:
             trainer.save(sampler)
             plot_losses(log_path, exp_dir / "losses.png") if log_path.is_file() else None
             tb.flush()
             t_last_ckpt = time.time()
     bar.close()
     tb.close()
-    for sig, handler in old_handlers.items():
-        signal.signal(sig, handler)
-    if stop["signal"] is not None:
-        log.info("stopped by signal %d at step %d (checkpoint saved)", stop["signal"], trainer.step)
+    stop.restore()
+    if stop.stopped:
+        log.info("stopped by signal %d at step %d (checkpoint saved)", stop.signum, trainer.step)
     return trainer

@@ -25,7 +25,6 @@ host, ~7.5 GB of CPU memory for the 0.6B paper model; see doc/training.md.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -34,19 +33,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from espnet_codec_lm.train.distributed import DistEnv, barrier, broadcast_object
+from espnet_codec_lm.utils import checkpoint_io as cio
+from espnet_codec_lm.utils.checkpoint_io import CheckpointError
 from espnet_codec_lm.utils.fileio import atomic_write_text, umask_modes
 
 log = logging.getLogger(__name__)
 
 _STEP_RE = re.compile(r"^step_(\d{8})$")
 LATEST = "latest"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, incomplete or does not fit this run (one-line message)."""
 
 
 def _options(env: DistEnv, loading: bool):
@@ -59,93 +55,14 @@ def _options(env: DistEnv, loading: bool):
     )
 
 
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    return data
-
-
-def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """safetensors only: a pickle or a torn file is refused, never executed."""
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing")
-    try:
-        return load_file(str(path))
-    except Exception as e:  # SafetensorError is no ValueError; keep one line
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"{path}: not a valid safetensors file ({msg})") from None
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    """safetensors refuses tensors sharing memory (tied weights): give each its own copy."""
-    seen: set[int] = set()
-    out = {}
-    for k, v in tensors.items():
-        v = v.detach().contiguous()
-        if v.numel() and v.data_ptr() in seen:
-            v = v.clone()
-        seen.add(v.data_ptr())
-        out[k] = v
-    save_file(out, str(path))
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
-def _flatten_optim(osd: dict) -> tuple[dict[str, torch.Tensor], dict]:
-    """A full optimiser state dict (keyed by parameter names) -> safetensors tensors
-    (``<param>/<key>``) + JSON (param groups, non-tensor per-parameter entries)."""
-    tensors: dict[str, torch.Tensor] = {}
-    other: dict[str, dict] = {}
-    for name, entries in osd.get("state", {}).items():
-        for key, value in entries.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"{name}/{key}"] = value
-            else:
-                other.setdefault(name, {})[key] = value
-    groups = [
-        {k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
-        for g in osd.get("param_groups", [])
-    ]
-    return tensors, {"param_groups": groups, "state": other}
-
-
-def _unflatten_optim(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
-    state: dict[str, dict] = {k: dict(v) for k, v in meta.get("state", {}).items()}
-    for flat, value in tensors.items():
-        name, key = flat.rsplit("/", 1)
-        state.setdefault(name, {})[key] = value
-    return {"state": state, "param_groups": meta["param_groups"]}
-
-
 def save_model_weights(state: dict[str, torch.Tensor], directory: Path) -> None:
     """Default model writer: ``model.safetensors`` only."""
-    _save_tensors(directory / "model.safetensors", state)
+    cio.save_tensors(directory / "model.safetensors", state)
 
 
 def load_model_weights(directory: Path) -> dict[str, torch.Tensor]:
     """Default model reader (inverse of :func:`save_model_weights`)."""
-    return _read_tensors(directory / "model.safetensors")
+    return cio.read_tensors(directory / "model.safetensors")
 
 
 class CheckpointManager:
@@ -220,20 +137,22 @@ class CheckpointManager:
         opts = _options(self.env, loading=False)
         model_sd = get_model_state_dict(model, options=opts)  # collective; {} off rank 0
         optim_sd = get_optimizer_state_dict(model, optimizer, options=opts)
-        _write_json(tmp / f"rank{self.env.rank}.json", rank_state)
+        cio.write_json(tmp / f"rank{self.env.rank}.json", rank_state)
         if self.env.is_main:
             self.model_writer(model_sd, tmp)
-            tensors, other = _flatten_optim(optim_sd)
-            _save_tensors(tmp / "optimizer.safetensors", tensors)
-            _write_json(tmp / "optimizer.json", other)
-            _write_json(tmp / "trainer.json", {**trainer_state, "world_size": self.env.world_size})
+            tensors, other = cio.flatten_optim(optim_sd)
+            cio.save_tensors(tmp / "optimizer.safetensors", tensors)
+            cio.write_json(tmp / "optimizer.json", other)
+            cio.write_json(
+                tmp / "trainer.json", {**trainer_state, "world_size": self.env.world_size}
+            )
         del model_sd, optim_sd
         barrier(self.env)  # every rank's file is in place before the rename
         if self.env.is_main:
             umask_modes(tmp)  # safetensors writes 0600: keep the umask's mode
-            _fsync_dir(tmp)
+            cio.fsync_dir(tmp)
             os.rename(tmp, final)
-            _fsync_dir(self.root)
+            cio.fsync_dir(self.root)
             atomic_write_text(self.root / LATEST, final.name + "\n")
             self._prune(keep=final.name)
             log.info("checkpoint saved: %s", final)
@@ -257,14 +176,14 @@ class CheckpointManager:
             set_optimizer_state_dict,
         )
 
-        trainer_state = _read_json(ckpt / "trainer.json")
+        trainer_state = cio.read_json(ckpt / "trainer.json")
         saved_world = trainer_state.get("world_size")
         if saved_world != self.env.world_size:
             raise CheckpointError(
                 f"{ckpt}: saved with {saved_world} processes, resuming with "
                 f"{self.env.world_size} (the data position is per rank; use the same count)"
             )
-        rank_state = _read_json(ckpt / f"rank{self.env.rank}.json")
+        rank_state = cio.read_json(ckpt / f"rank{self.env.rank}.json")
         opts = _options(self.env, loading=True)
         main = self.env.is_main
         # rank 0 reads every file first and tells the others whether that worked, so a bad
@@ -275,9 +194,9 @@ class CheckpointManager:
         if main:
             try:
                 model_sd = self.model_reader(ckpt)
-                tensors = _read_tensors(ckpt / "optimizer.safetensors")
+                tensors = cio.read_tensors(ckpt / "optimizer.safetensors")
                 try:
-                    optim_sd = _unflatten_optim(tensors, _read_json(ckpt / "optimizer.json"))
+                    optim_sd = cio.unflatten_optim(tensors, cio.read_json(ckpt / "optimizer.json"))
                 except (KeyError, ValueError, TypeError) as e:
                     if isinstance(e, CheckpointError):
                         raise

@@ -50,6 +50,7 @@ from espnet_codec_lm.train.schedule import build_scheduler, load_scheduler_state
 from espnet_codec_lm.utils.fileio import atomic_write_text
 from espnet_codec_lm.utils.progress import progress
 from espnet_codec_lm.utils.seed import set_seed
+from espnet_codec_lm.utils.signals import StopRequest
 
 log = logging.getLogger(__name__)
 
@@ -80,33 +81,14 @@ class TextEval:
     text_rows: int
 
 
-class _StopRequest:
-    """SIGTERM / SIGINT set a flag instead of killing the process, so the step in flight ends
-    and a checkpoint is written (a scheduler's preemption, Ctrl-C). Every rank asks every step
-    (one scalar all-reduce): if any was signalled, all stop at the same step and save together."""
-
-    def __init__(self) -> None:
-        import signal
-        import threading
-
-        self.signum: int | None = None
-        self._old = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._old[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum, frame) -> None:
-        self.signum = signum
+class _StopRequest(StopRequest):
+    """:class:`~espnet_codec_lm.utils.signals.StopRequest` across ranks: every rank asks every
+    step (one scalar all-reduce): if any was signalled, all stop at the same step and save
+    together."""
 
     def requested(self, env: DistEnv) -> bool:
         flag = torch.tensor([1.0 if self.signum is not None else 0.0])
         return bool(all_reduce_sum(flag, env).item() > 0)
-
-    def restore(self) -> None:
-        import signal
-
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
 
 
 def accumulation_steps(global_sequences: int, micro_batch: int, world_size: int) -> int:

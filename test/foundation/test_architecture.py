@@ -27,6 +27,10 @@ def test_the_package_graph_is_acyclic_and_layered_as_documented():
     assert depth["inference"] < depth["decode"] < depth["tasks"] < depth["lm"] < depth["data"]
     assert depth["train"] < depth["tasks"] and depth["codec"] < depth["data"]
     assert ("decode", "inference") not in edges and ("data", "tasks") not in edges
+    # ustokenizer/ reads the text LLM's tokenizer through lm/ (one loader for every kind) and
+    # reuses codec/'s quantiser and tokenize writer: it sits above both, below bin/ only
+    assert depth["bin"] < depth["ustokenizer"] < depth["lm"] < depth["codec"]
+    assert not any(b == "ustokenizer" and a != "bin" for a, b in edges)
 
 
 def test_a_cycle_is_found_and_the_reduction_drops_implied_edges(tmp_path):
