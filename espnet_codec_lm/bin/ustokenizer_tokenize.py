@@ -1,4 +1,4 @@
-"""Encode a data directory into USTokens: ``<out_dir>/ustokens.{ark,scp}`` (kaldiio).
+r"""Encode a data directory into USTokens: ``<out_dir>/ustokens.{ark,scp}`` (kaldiio).
 
 Each utterance is stored as an int16 array ``[T, 1]``, one code in ``[0, 1024)`` per 40 ms
 (``T = ceil(samples / 640)`` at 16 kHz). Same behaviour as ``codec_tokenize``: ``--nj`` shards

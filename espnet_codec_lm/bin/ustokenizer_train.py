@@ -1,4 +1,4 @@
-"""Train a USTokenizer (DualSpeechLM's understanding-driven speech tokenizer; doc/dualspeechlm.md).
+r"""Train a USTokenizer (DualSpeechLM's understanding-driven speech tokenizer; doc/dualspeechlm.md).
 
 Resumes from ``<exp_dir>/checkpoint/`` when it exists (rerun the same command after a crash or a
 kill); ``--no_resume`` starts over. The latest model is always in ``<exp_dir>/model/``

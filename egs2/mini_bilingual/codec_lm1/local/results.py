@@ -105,13 +105,15 @@ def departure_lines(exp: Path, system: str) -> list[str]:
 
     from espnet_codec_lm.metrics.report import collect
 
-    build, repeats, rows_init = {}, {}, set()
+    build, repeats, rows_init, noise = {}, {}, set(), {}
     for run in sft_runs(exp, "cpt").get(system, []) + sft_runs(exp).get(system, []):
         cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) or {}
         data = cfg.get("data") or {}
         if cfg.get("stage") == "sft":  # the settings of every fine-tuning run, merged
             build = {**build, **(data.get("build") or {})}
             repeats.update(data.get("task_repeats") or {})
+            if data.get("speech_target_noise"):
+                noise[run.name] = (data["speech_target_noise"], data.get("tasks") or [])
         if (cfg.get("model") or {}).get("init") == "text_llm":
             rows_init.add((cfg.get("model") or {}).get("new_rows_init"))
     out = []
@@ -130,6 +132,16 @@ def departure_lines(exp: Path, system: str) -> list[str]:
     if repeats:
         reps = ", ".join(f"{t} x{n}" for t, n in sorted(repeats.items()))
         out.append(f"SFT pairs drawn per epoch: {reps}")
+    for p, tasks in sorted(set((p, tuple(t)) for p, t in noise.values())):
+        out.append(
+            f"{'/'.join(tasks)} SFT: each input code of the speech target replaced by a random "
+            f"code with probability {p} (`speech_target_noise`; labels unchanged)"
+        )
+    if build.get("sft_speaker_prompt_s") is not None and build["sft_speaker_prompt_s"] != 3.0:
+        out.append(
+            f"TTS speaker prompt {build['sft_speaker_prompt_s']} s in SFT and decoding "
+            "(paper: 3 s)"
+        )
     seen = set()
     for r in collect(exp):
         if r.system != system:
