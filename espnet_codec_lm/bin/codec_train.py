@@ -1,6 +1,6 @@
 """Train a speech codec (SoundStream-style generator, DAC-style discriminators and losses).
 
-Resumes from ``<exp_dir>/checkpoint.pt`` when it exists (rerun the same command after a crash or
+Resumes from ``<exp_dir>/checkpoint/`` (or a pre-2026-12 ``checkpoint.pt``) when it exists (rerun the same command after a crash or
 a kill); ``--no_resume`` starts over. The latest generator is always exported to
 ``<exp_dir>/codec/`` (config.yaml + model.safetensors, what ``load_codec`` and the other codec
 stages take).

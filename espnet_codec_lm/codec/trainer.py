@@ -9,11 +9,18 @@ which then take one step of their own. Codebooks are updated by EMA inside the f
 Files under the experiment directory::
 
     config.yaml            the full training config (written once)
-    checkpoint.pt          weights + optimisers + RNG states (torch.save; loads weights_only)
+    checkpoint/            generator.safetensors, optimizer_g.{safetensors,json} (by parameter
+                           name), [discriminator.safetensors, optimizer_d.*], rng.safetensors,
+                           trainer.json (step, segment sampler): pickle-free (utils/checkpoint_io),
+                           swapped in as one directory
     codec/                 the latest generator as a codec dir (config.yaml + model.safetensors)
     snapshots/step*.safetensors   generator weights at past checkpoints (the last few)
     train_log.jsonl        one line per log interval: losses, LR, speed, codebook usage
-    losses.png, tb/        plots and TensorBoard scalars
+    losses.png, tensorboard/   plots and TensorBoard scalars (the LM trainer's layout)
+
+Experiments from before 2026-12 have a ``checkpoint.pt`` (torch.save) instead of ``checkpoint/``:
+a rerun resumes from it (``torch.load(weights_only=True)``, so a pickle with code in it is
+refused) and its next save replaces it by ``checkpoint/``.
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ from espnet_codec_lm.codec.losses import (
 )
 from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
 from espnet_codec_lm.config import check_resume_config, dump_config
-from espnet_codec_lm.utils.fileio import atomic_path
+from espnet_codec_lm.utils import checkpoint_io as cio
+from espnet_codec_lm.utils.fileio import atomic_path, staged_dir
 from espnet_codec_lm.utils.signals import StopRequest
 
 log = logging.getLogger("codec_train")
@@ -53,6 +61,18 @@ RESUME_MAY_CHANGE = (
     "num_threads",
     "data.valid",
 )
+
+
+CHECKPOINT = "checkpoint"  # the directory of the latest checkpoint
+LEGACY_CHECKPOINT = "checkpoint.pt"  # before 2026-12 (torch.save); still resumed from
+
+
+def find_checkpoint(exp_dir: Path) -> Path | None:
+    """``checkpoint/`` when present, else a legacy ``checkpoint.pt``, else None."""
+    for name in (CHECKPOINT, LEGACY_CHECKPOINT):
+        if (exp_dir / name).exists():
+            return exp_dir / name
+    return None
 
 
 def codebook_usage(hist: np.ndarray) -> tuple[float, float]:
@@ -154,29 +174,27 @@ class CodecTrainer:
         return out
 
     # --- checkpoints -------------------------------------------------------------------------
-    def state_dict(self, sampler: SegmentSampler | None) -> dict:
-        state = {
-            "step": self.step,
-            "model": self.model.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "quant_rng": self.model.quantizer.gen.get_state(),
-            "dropout_rng": self.dropout_gen.get_state(),
-            "sampler": json.dumps(sampler.state()) if sampler is not None else "",
-        }
-        if self.disc is not None:
-            state["disc"] = self.disc.state_dict()
-            state["opt_d"] = self.opt_d.state_dict()
-        return state
-
     def save(self, sampler: SegmentSampler | None) -> None:
-        """Atomically write ``checkpoint.pt``, the ``codec/`` dir (weights, config and step as
-        one directory swap) and a weight snapshot."""
+        """Write ``checkpoint/`` (one directory swap), the ``codec/`` dir (weights, config and
+        step, likewise) and a weight snapshot; a legacy ``checkpoint.pt`` is then removed."""
         from safetensors.torch import save_file
 
         assert self.exp_dir is not None
-        with atomic_path(self.exp_dir / "checkpoint.pt") as tmp:
-            torch.save(self.state_dict(sampler), tmp)
+        with staged_dir(self.exp_dir / CHECKPOINT) as tmp:
+            cio.save_tensors(tmp / "generator.safetensors", self.model.state_dict())
+            cio.save_optimizer(tmp, "optimizer_g", self.opt_g, self._names(self.model))
+            if self.disc is not None:
+                cio.save_tensors(tmp / "discriminator.safetensors", self.disc.state_dict())
+                cio.save_optimizer(tmp, "optimizer_d", self.opt_d, self._names(self.disc))
+            rng = {
+                "torch": torch.get_rng_state(),
+                "quant": self.model.quantizer.gen.get_state(),
+                "dropout": self.dropout_gen.get_state(),
+            }
+            cio.save_tensors(tmp / "rng.safetensors", rng)
+            state = {"step": self.step, "sampler": sampler.state() if sampler else None}
+            cio.write_json(tmp / "trainer.json", state)
+        (self.exp_dir / LEGACY_CHECKPOINT).unlink(missing_ok=True)
         self.save_codec_dir()
         snaps = self.exp_dir / "snapshots"
         snaps.mkdir(exist_ok=True)
@@ -185,6 +203,10 @@ class CodecTrainer:
             save_file(weights, str(tmp))
         for old in sorted(snaps.glob("step*.safetensors"))[: -self.cfg.keep_snapshots]:
             old.unlink()
+
+    @staticmethod
+    def _names(module: torch.nn.Module) -> list[str]:
+        return [n for n, _ in module.named_parameters()]
 
     def save_codec_dir(self) -> None:
         """``codec/``: the generator's weights, config and step, swapped in as one directory."""
@@ -203,48 +225,87 @@ class CodecTrainer:
             return None
 
     def load(self, path: Path, sampler: SegmentSampler | None) -> None:
+        """Restore what :meth:`save` wrote (``path`` = ``checkpoint/``) or a legacy
+        ``checkpoint.pt``; a checkpoint that cannot be read or does not fit is a one-line
+        ValueError naming it."""
         import pickle
 
-        try:  # weights_only=True: a pickle with code in it is refused, never run
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            self.model.load_state_dict(state["model"])
-            self.opt_g.load_state_dict(state["opt_g"])
+        try:
+            state = self._read(path)
+            self.model.load_state_dict(state["generator"])
+            state["load_opt_g"]()
         except (
-            pickle.UnpicklingError,
-            RuntimeError,
+            cio.CheckpointError,
+            pickle.UnpicklingError,  # a legacy checkpoint.pt with code in it (refused)
             EOFError,
+            RuntimeError,
             KeyError,
             TypeError,
             ValueError,
             OSError,
         ) as e:
-            lines = [ln for ln in str(e).splitlines() if "WeightsUnpickler error:" in ln]
-            why = lines[0].split("error:", 1)[1] if lines else (str(e).splitlines() or [""])[0]
-            why = (
-                why.split(". Please")[0].split(". This is an internal")[0].strip()
-                or type(e).__name__
-            )
             raise ValueError(
-                f"{path}: cannot resume from this checkpoint ({why}); use --no_resume to start over"
+                f"{path}: cannot resume from this checkpoint ({_why(e)}); use --no_resume to "
+                "start over"
             ) from None
-        if self.disc is not None and "disc" in state:
+        if self.disc is not None and state.get("discriminator") is not None:
             try:
-                self.disc.load_state_dict(state["disc"])
-                self.opt_d.load_state_dict(state["opt_d"])
-            except (RuntimeError, ValueError) as e:
+                self.disc.load_state_dict(state["discriminator"])
+                state["load_opt_d"]()
+            except (cio.CheckpointError, RuntimeError, ValueError) as e:
                 # a discriminator that never trained (its optimiser never stepped: the run was
                 # still in the warm-up) may change shape, e.g. when the GAN is switched on
-                if state["opt_d"].get("state"):
+                if state["opt_d_stepped"]:
                     raise ValueError(
-                        f"{path}: discriminator does not match the config: {e}"
+                        f"{path}: discriminator does not match the config: {_why(e)}"
                     ) from None
                 log.warning("%s: untrained discriminator changed shape; starting it afresh", path)
-        torch.set_rng_state(state["torch_rng"])
-        self.model.quantizer.gen.set_state(state["quant_rng"])
-        self.dropout_gen.set_state(state["dropout_rng"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.model.quantizer.gen.set_state(state["rng"]["quant"])
+        self.dropout_gen.set_state(state["rng"]["dropout"])
         if sampler is not None and state["sampler"]:
-            sampler.set_state(json.loads(state["sampler"]))
+            sampler.set_state(state["sampler"])
         self.step = int(state["step"])
+
+    def _read(self, path: Path) -> dict:
+        """The parts of a checkpoint (directory or legacy file) in one shape; optimiser states
+        are loaded by the returned callables (they need this run's parameters)."""
+        if path.is_dir():
+            has_disc = (path / "discriminator.safetensors").is_file()
+            train = cio.read_json(path / "trainer.json")
+            return {
+                "generator": cio.read_tensors(path / "generator.safetensors"),
+                "load_opt_g": lambda: cio.load_optimizer(
+                    path, "optimizer_g", self.opt_g, self._names(self.model)
+                ),
+                "discriminator": (
+                    cio.read_tensors(path / "discriminator.safetensors") if has_disc else None
+                ),
+                "load_opt_d": lambda: cio.load_optimizer(
+                    path, "optimizer_d", self.opt_d, self._names(self.disc)
+                ),
+                "opt_d_stepped": has_disc
+                and bool(cio.read_tensors(path / "optimizer_d.safetensors")),
+                "rng": cio.read_tensors(path / "rng.safetensors"),
+                "step": train["step"],
+                "sampler": train.get("sampler"),
+            }
+        # legacy checkpoint.pt; weights_only=True: a pickle with code in it is refused, never run
+        old = torch.load(path, map_location="cpu", weights_only=True)
+        return {
+            "generator": old["model"],
+            "load_opt_g": lambda: self.opt_g.load_state_dict(old["opt_g"]),
+            "discriminator": old.get("disc"),
+            "load_opt_d": lambda: self.opt_d.load_state_dict(old["opt_d"]),
+            "opt_d_stepped": bool((old.get("opt_d") or {}).get("state")),
+            "rng": {
+                "torch": old["torch_rng"],
+                "quant": old["quant_rng"],
+                "dropout": old["dropout_rng"],
+            },  # fmt: skip
+            "step": old["step"],
+            "sampler": json.loads(old["sampler"]) if old.get("sampler") else None,
+        }
 
     # --- validation --------------------------------------------------------------------------
     @torch.no_grad()
@@ -270,6 +331,14 @@ PLOT_PANELS = {
     "fraction of codes used": ("used_cb",),
     "codebook perplexity": ("ppl_cb",),
 }
+
+
+def _why(e: Exception) -> str:
+    """The first useful line of a load error (a refused pickle names what it refused)."""
+    lines = [ln for ln in str(e).splitlines() if "WeightsUnpickler error:" in ln]
+    why = lines[0].split("error:", 1)[1] if lines else (str(e).splitlines() or [""])[0]
+    why = why.split(". Please")[0].split(". This is an internal")[0].strip()
+    return why or type(e).__name__
 
 
 def plot_losses(log_path: Path, png_path: Path) -> None:
@@ -357,7 +426,8 @@ def train(
     command: str | None = None,
     allow_config_change: bool = False,
 ) -> CodecTrainer:
-    """Train until ``cfg.max_steps``, resuming from ``exp_dir/checkpoint.pt`` when present (a
+    """Train until ``cfg.max_steps``, resuming from ``exp_dir/checkpoint/`` (or a legacy
+    ``checkpoint.pt``) when present (a
     config that differs from the saved one beyond ``RESUME_MAY_CHANGE`` is refused unless
     ``allow_config_change``)."""
     from espnet_codec_lm.codec.audio import iter_audio
@@ -365,7 +435,8 @@ def train(
 
     exp_dir = Path(exp_dir)
     torch.set_num_threads(cfg.num_threads)
-    if resume and (exp_dir / "checkpoint.pt").is_file():  # before any audio is read
+    ckpt = find_checkpoint(exp_dir) if resume else None
+    if ckpt is not None:  # before any audio is read
         check_resume_config(
             exp_dir / "config.yaml", cfg, RESUME_MAY_CHANGE, allow_config_change, log
         )
@@ -384,11 +455,10 @@ def train(
     exp_dir.mkdir(parents=True, exist_ok=True)
     sampler = SegmentSampler(audio, cfg.data, sr, cfg.seed)
     trainer = CodecTrainer(cfg, exp_dir)
-    ckpt = exp_dir / "checkpoint.pt"
-    if resume and ckpt.is_file():
+    if ckpt is not None:
         trainer.load(ckpt, sampler)
         log.info("resumed from %s at step %d", ckpt, trainer.step)
-        if trainer.codec_dir_step() != trainer.step:  # killed between checkpoint.pt and codec/
+        if trainer.codec_dir_step() != trainer.step:  # killed between checkpoint/ and codec/
             log.info("%s: not of step %d; rewriting it", exp_dir / "codec", trainer.step)
             trainer.save_codec_dir()
     dump_config(cfg, exp_dir / "config.yaml")  # the effective config of the latest (re)start
@@ -397,7 +467,7 @@ def train(
     log.info("generator: %.2fM parameters", n_params / 1e6)
     from torch.utils.tensorboard import SummaryWriter
 
-    tb = SummaryWriter(str(exp_dir / "tb"))
+    tb = SummaryWriter(str(exp_dir / "tensorboard"), purge_step=trainer.step + 1)
     log_path = exp_dir / "train_log.jsonl"
     acc: dict[str, list[float]] = {}
     t_last_ckpt = t_log = time.time()

@@ -108,21 +108,6 @@ def load_utterances(
     return out
 
 
-def _named(osd: dict, names: list[str]) -> dict:
-    """An optimiser state dict keyed by parameter names (what checkpoint_io stores)."""
-    state = {names[i]: v for i, v in osd["state"].items()}
-    groups = [{**g, "params": [names[i] for i in g["params"]]} for g in osd["param_groups"]]
-    return {"state": state, "param_groups": groups}
-
-
-def _indexed(osd: dict, names: list[str]) -> dict:
-    """Inverse of :func:`_named`."""
-    index = {n: i for i, n in enumerate(names)}
-    state = {index[n]: v for n, v in osd["state"].items()}
-    groups = [{**g, "params": [index[n] for n in g["params"]]} for g in osd["param_groups"]]
-    return {"state": state, "param_groups": groups}
-
-
 class USTokenizerTrainer:
     """Owns the model, optimiser, RNGs and step counter of one USTokenizer experiment.
     ``llm`` / ``tokenizer``: an already loaded text LLM (tests); else ``model.text_llm``."""
@@ -202,9 +187,7 @@ class USTokenizerTrainer:
         assert self.exp_dir is not None
         with staged_dir(self.exp_dir / "checkpoint") as tmp:
             cio.save_tensors(tmp / "model.safetensors", self.model.state_dict())
-            tensors, meta = cio.flatten_optim(_named(self.opt.state_dict(), self.names))
-            cio.save_tensors(tmp / "optimizer.safetensors", tensors)
-            cio.write_json(tmp / "optimizer.json", meta)
+            cio.save_optimizer(tmp, "optimizer", self.opt, self.names)
             rng = {"torch": torch.get_rng_state(), "quant": self.model.quantizer.gen.get_state()}
             cio.save_tensors(tmp / "rng.safetensors", rng)
             state = {"step": self.step, "sampler": sampler.state() if sampler else None}
@@ -232,11 +215,7 @@ class USTokenizerTrainer:
         ValueError naming it."""
         try:
             self.model.load_state_dict(cio.read_tensors(ckpt / "model.safetensors"))
-            osd = cio.unflatten_optim(
-                cio.read_tensors(ckpt / "optimizer.safetensors"),
-                cio.read_json(ckpt / "optimizer.json"),
-            )
-            self.opt.load_state_dict(_indexed(osd, self.names))
+            cio.load_optimizer(ckpt, "optimizer", self.opt, self.names)
             rng = cio.read_tensors(ckpt / "rng.safetensors")
             state = cio.read_json(ckpt / "trainer.json")
         except (cio.CheckpointError, RuntimeError, KeyError, ValueError) as e:

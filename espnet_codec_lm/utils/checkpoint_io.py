@@ -1,7 +1,7 @@
 """Pickle-free checkpoint files: tensors in safetensors, everything else in JSON.
 
-Shared by the LM trainer (``train/checkpoint.py``, which adds the distributed layout) and the
-USTokenizer trainer: nothing here is unpickled on load, so a checkpoint from elsewhere can be
+Shared by the LM trainer (``train/checkpoint.py``, which adds the distributed layout), the codec
+trainer and the USTokenizer trainer: nothing here is unpickled on load, so a checkpoint from elsewhere can be
 read without running code, and every failure is one line naming the file.
 """
 
@@ -100,3 +100,37 @@ def unflatten_optim(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
         name, key = flat.rsplit("/", 1)
         state.setdefault(name, {})[key] = value
     return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_optimizer(directory: Path, stem: str, optimizer, names: list[str]) -> None:
+    """``<stem>.safetensors`` + ``<stem>.json``: an optimiser's state keyed by parameter names
+    (``names[i]`` for the optimiser's parameter ``i``), so that it reads back by name."""
+    osd = optimizer.state_dict()
+    named = {
+        "state": {names[i]: v for i, v in osd["state"].items()},
+        "param_groups": [
+            {**g, "params": [names[i] for i in g["params"]]} for g in osd["param_groups"]
+        ],
+    }
+    tensors, meta = flatten_optim(named)
+    save_tensors(directory / f"{stem}.safetensors", tensors)
+    write_json(directory / f"{stem}.json", meta)
+
+
+def load_optimizer(directory: Path, stem: str, optimizer, names: list[str]) -> None:
+    """Inverse of :func:`save_optimizer` (a parameter name it does not know: CheckpointError)."""
+    osd = unflatten_optim(
+        read_tensors(directory / f"{stem}.safetensors"), read_json(directory / f"{stem}.json")
+    )
+    index = {n: i for i, n in enumerate(names)}
+    try:
+        optimizer.load_state_dict(
+            {
+                "state": {index[n]: v for n, v in osd["state"].items()},
+                "param_groups": [
+                    {**g, "params": [index[n] for n in g["params"]]} for g in osd["param_groups"]
+                ],
+            }
+        )
+    except KeyError as e:
+        raise CheckpointError(f"{directory / stem}.json: unknown parameter {e}") from None

@@ -65,14 +65,16 @@ def _patch(point: str, nth: int) -> None:
         from espnet_codec_lm.train import checkpoint
 
         if point == "ckpt_optimizer":
-            orig_s = checkpoint._save_tensors
+            from espnet_codec_lm.utils import checkpoint_io
+
+            orig_s = checkpoint_io.save_tensors
 
             def save_tensors(path, tensors):
                 if Path(path).name == "optimizer.safetensors":
                     hit()
                 return orig_s(path, tensors)
 
-            checkpoint._save_tensors = save_tensors
+            checkpoint_io.save_tensors = save_tensors  # what train/checkpoint.py calls
         else:
             orig_w = checkpoint.atomic_write_text
 

@@ -90,8 +90,10 @@ def test_codec_train_killed_before_the_codec_swap(tmp_path):
     args = ["--config", str(cfg), "--exp_dir", str(exp)]
     assert run_forked("codec_train", args, tmp_path / "log.txt") == 0
     codec_before = tree_hashes(exp / "codec")
-    rc = run_forked("codec_train", [*args, "max_steps=2"], tmp_path / "log.txt", "dir_swap", 1)
+    # the first swap of a save is checkpoint/, the second codec/: killed before the second
+    rc = run_forked("codec_train", [*args, "max_steps=2"], tmp_path / "log.txt", "dir_swap", 2)
     assert rc == -signal.SIGKILL
+    assert '"step": 2' in (exp / "checkpoint" / "trainer.json").read_text()
     assert tree_hashes(exp / "codec") == codec_before  # the old pair, whole
     assert list(exp.glob(".codec.*.new"))  # the new pair was written beside it
     from espnet_codec_lm.codec.model import load_codec

@@ -88,7 +88,7 @@ def test_codec_train_truncated_checkpoint(tmp_path, keep):
     cfg = tiny_codec_train_config(tmp_path / "codec.yaml", data)
     exp = tmp_path / "exp"
     assert call_main("codec_train", "--config", cfg, "--exp_dir", exp).rc == 0
-    ck = exp / "checkpoint.pt"
+    ck = exp / "checkpoint" / "generator.safetensors"
     b = ck.read_bytes()
     ck.write_bytes(b[: int(len(b) * keep) if keep < 1 else keep])
     before = tree_hashes(exp)
