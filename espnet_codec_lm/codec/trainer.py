@@ -46,6 +46,7 @@ from espnet_codec_lm.codec.losses import (
 from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
 from espnet_codec_lm.config import check_resume_config, dump_config
 from espnet_codec_lm.utils import checkpoint_io as cio
+from espnet_codec_lm.utils import provenance
 from espnet_codec_lm.utils.fileio import atomic_path, staged_dir
 from espnet_codec_lm.utils.signals import StopRequest
 
@@ -377,46 +378,9 @@ def plot_losses(log_path: Path, png_path: Path) -> None:
     plt.close(fig)
 
 
-def git_commit() -> str:
-    """The toolkit's git commit (``+dirty`` when the codec code has uncommitted changes)."""
-    import subprocess
-
-    root = Path(__file__).resolve().parents[2]
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--", "espnet_codec_lm/codec"],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
 def record_start(exp_dir: Path, step: int, command: str | None) -> None:
-    """Append this (re)start to ``run_info.yaml``: command, commit, step, time."""
-    import yaml
-
-    from espnet_codec_lm.utils.fileio import atomic_write_text
-
-    path = exp_dir / "run_info.yaml"
-    runs = yaml.safe_load(path.read_text()) if path.is_file() else None
-    runs = runs or []
-    runs.append(
-        {
-            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            "from_step": step,
-            "command": command or "",
-            "git_commit": git_commit(),
-        }
-    )
-    atomic_write_text(path, yaml.safe_dump(runs, sort_keys=False))
+    """Append this (re)start to ``run_info.yaml`` (``+dirty``: the codec code has changes)."""
+    provenance.record_start(exp_dir, step, command, ("espnet_codec_lm/codec",))
 
 
 def train(

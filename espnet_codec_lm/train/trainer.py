@@ -17,6 +17,8 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import shlex
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +49,7 @@ from espnet_codec_lm.train.logger import TrainLogger, plot_loss_curve
 from espnet_codec_lm.train.losses import LossStats, count_targets, forward_batch, model_losses
 from espnet_codec_lm.train.rng import restore_rng, rng_to_json
 from espnet_codec_lm.train.schedule import build_scheduler, load_scheduler_state, scheduler_state
+from espnet_codec_lm.utils import provenance
 from espnet_codec_lm.utils.fileio import atomic_write_text
 from espnet_codec_lm.utils.progress import progress
 from espnet_codec_lm.utils.seed import set_seed
@@ -352,6 +355,9 @@ class Trainer:
             log.info("%s: already finished at step %d", self.exp_dir, self.step)
             return {"step": self.step, "skipped": True}
         self._write_meta()
+        if self.env.is_main:  # run_info.yaml: this (re)start's step, command and commit
+            command = " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])
+            provenance.record_start(self.exp_dir, self.step, command)
         if self.step == 0 and self.text_eval is not None:
             row = {"step": 0, **self._text_ppl()}
             self.logger.valid(row)

@@ -88,7 +88,7 @@ class WhisperFrontEnd:
             raise USTokenizerError(f"{path}: no Whisper checkpoint (frontend.path)")
         try:
             self.features = WhisperFeatureExtractor.from_pretrained(str(path))
-            model = WhisperModel.from_pretrained(str(path), torch_dtype=_DTYPES[cfg.dtype])
+            model = WhisperModel.from_pretrained(str(path), dtype=_DTYPES[cfg.dtype])
         except (OSError, ValueError) as e:
             why = (str(e).splitlines() or [type(e).__name__])[0]
             raise USTokenizerError(f"{path}: cannot load Whisper: {why}") from None
@@ -308,7 +308,7 @@ def load_text_llm(cfg: TextLLMConfig):
         raise USTokenizerError(f"{path}: no Hugging Face causal LM here (model.text_llm.path)")
     try:
         llm = AutoModelForCausalLM.from_pretrained(
-            str(path), torch_dtype=_DTYPES[cfg.dtype], local_files_only=True
+            str(path), dtype=_DTYPES[cfg.dtype], local_files_only=True
         )
         tokenizer = load_text_tokenizer(cfg.tokenizer or path)
     except (OSError, ValueError, TokenizerError) as e:

@@ -51,6 +51,8 @@ def test_records_written(trained, heldout):
     _, exp, _ = trained
     system = yaml.safe_load((exp / "system.yaml").read_text())
     assert system == {"system": "Speech & Text CPT", "stage": "cpt"}
+    runs = yaml.safe_load((exp / "run_info.yaml").read_text())  # one (re)start: provenance
+    assert [r["from_step"] for r in runs] == [0] and runs[0]["git_commit"] and runs[0]["started"]
     ppl = yaml.safe_load((exp / "ppl.yaml").read_text())
     assert ppl["text_ppl_file"] == str(heldout) and ppl["text_ppl_tokens"] > 50
     assert [h["step"] for h in ppl["text_ppl_history"]] == [0, 8, 16]

@@ -19,12 +19,12 @@ import argparse
 import os
 import platform
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 from espnet_codec_lm.bin.measure import read_log, summary
 from espnet_codec_lm.metrics import paper
+from espnet_codec_lm.utils import provenance
 
 from .findings import findings_lines, goal_lines, system_values
 from .losses import curve_lines, loss_lines, sft_plan, sft_runs
@@ -42,26 +42,12 @@ OWN_OUTPUTS = re.compile(r"(^|/)RESULTS[^/]*\.(md|png)$|(^|/)doc/mini_results/")
 
 
 def git_commit(where: Path) -> str:
-    """Short commit of the repository holding ``where`` (``+ local changes`` when dirty)."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=where, capture_output=True, text=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=where,
-            capture_output=True,
-            text=True,
-        )
-    except OSError:
-        return "unknown (git not found)"
-    if head.returncode:
+    """Short commit of the repository holding ``where`` (``+ local changes`` when dirty; the
+    outputs this report (re)writes are not changes to the code that made them)."""
+    found = provenance.git_commit(where, short=True, ignore=OWN_OUTPUTS)
+    if found is None:
         return "unknown (not a git checkout)"
-    # the outputs this report (re)writes are not changes to the code that made them
-    changed = [
-        x[3:] for x in dirty.stdout.splitlines() if x.strip() and not OWN_OUTPUTS.search(x[3:])
-    ]
-    return head.stdout.strip() + (" + local changes" if changed else "")
+    return found[0] + (" + local changes" if found[1] else "")
 
 
 def machine() -> str:
@@ -139,8 +125,7 @@ def departure_lines(exp: Path, system: str) -> list[str]:
         )
     if build.get("sft_speaker_prompt_s") is not None and build["sft_speaker_prompt_s"] != 3.0:
         out.append(
-            f"TTS speaker prompt {build['sft_speaker_prompt_s']} s in SFT and decoding "
-            "(paper: 3 s)"
+            f"TTS speaker prompt {build['sft_speaker_prompt_s']} s in SFT and decoding (paper: 3 s)"
         )
     seen = set()
     for r in collect(exp):
