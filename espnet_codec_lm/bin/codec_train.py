@@ -55,13 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         from espnet_codec_lm.codec.config import CodecTrainConfig
         from espnet_codec_lm.codec.trainer import train
         from espnet_codec_lm.config import load_config
+        from espnet_codec_lm.utils.provenance import command_line
 
         cfg = load_config(CodecTrainConfig, args.config, args.overrides)
-        import shlex
-
-        command = "python -m espnet_codec_lm.bin.codec_train " + shlex.join(
-            sys.argv[1:] if argv is None else argv
-        )
+        command = command_line("python -m espnet_codec_lm.bin.codec_train", argv)
         train(
             cfg,
             args.exp_dir,

@@ -47,16 +47,13 @@ def main(argv: list[str] | None = None) -> int:
 
     log = setup_logging("ustokenizer_train")
     try:
-        import shlex
-
         from espnet_codec_lm.config import load_config
         from espnet_codec_lm.ustokenizer.config import USTokenizerTrainConfig
         from espnet_codec_lm.ustokenizer.trainer import train
+        from espnet_codec_lm.utils.provenance import command_line
 
         cfg = load_config(USTokenizerTrainConfig, args.config, args.overrides)
-        command = "python -m espnet_codec_lm.bin.ustokenizer_train " + shlex.join(
-            sys.argv[1:] if argv is None else argv
-        )
+        command = command_line("python -m espnet_codec_lm.bin.ustokenizer_train", argv)
         train(
             cfg,
             args.exp_dir,

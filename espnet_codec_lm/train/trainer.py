@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -356,7 +355,7 @@ class Trainer:
             return {"step": self.step, "skipped": True}
         self._write_meta()
         if self.env.is_main:  # run_info.yaml: this (re)start's step, command and commit
-            command = " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])
+            command = provenance.command_line(Path(sys.argv[0]).name)
             provenance.record_start(self.exp_dir, self.step, command)
         if self.step == 0 and self.text_eval is not None:
             row = {"step": 0, **self._text_ppl()}

@@ -40,6 +40,15 @@ def git_commit(
     return head.stdout.strip(), bool(changed)
 
 
+def command_line(entry: str, argv: list[str] | None = None) -> str:
+    """The command a run was started with, for ``run_info.yaml``: ``entry`` (e.g. ``python -m
+    espnet_codec_lm.bin.codec_train``) and the arguments (``sys.argv[1:]`` when None), quoted."""
+    import shlex
+    import sys
+
+    return f"{entry} {shlex.join(sys.argv[1:] if argv is None else argv)}".strip()
+
+
 def record_start(exp_dir: Path, step: int, command: str | None, pathspec=()) -> None:
     """Append this (re)start to ``run_info.yaml``: time, step, command, commit (``+dirty`` when
     the code under ``pathspec`` has uncommitted changes)."""
