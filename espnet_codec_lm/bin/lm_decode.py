@@ -42,6 +42,15 @@ def get_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out_dir", default=None, help="default: <exp>/decode_<task>_<set name>")
     p.add_argument(
+        "--acoustic_codes",
+        default=None,
+        help="DualSpeechLM only: the codec's codes.scp of the test set (--codes then holds its "
+        "USTokens)",
+    )
+    p.add_argument(
+        "--ust_frame_rate", type=float, default=25.0, help="DualSpeechLM: USTokens per second"
+    )
+    p.add_argument(
         "--overwrite", action="store_true", help="delete earlier outputs in --out_dir first"
     )
     p.add_argument("overrides", nargs="*", help="key=value config overrides (dotted keys)")
@@ -63,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(LMDecodeConfig, args.config, args.overrides)
         out = run_lm_decode(
-            cfg, args.data_dir, args.codes, args.lm, args.codec, args.out_dir, args.overwrite
-        )
+            cfg, args.data_dir, args.codes, args.lm, args.codec, args.out_dir, args.overwrite,
+            args.acoustic_codes, args.ust_frame_rate,
+        )  # fmt: skip
     except (ValueError, FileNotFoundError) as e:  # config, data, checkpoint errors: one line
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"lm_decode: error: {msg}", file=sys.stderr)

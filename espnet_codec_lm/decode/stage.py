@@ -28,6 +28,10 @@ from espnet_codec_lm.decode.loading import (
     resolve_checkpoint,
 )
 from espnet_codec_lm.decode.outputs import DecodeDir
+from espnet_codec_lm.decode.speech_sampling import row_seed
+from espnet_codec_lm.dual.data import load_acoustic
+from espnet_codec_lm.dual.model import DualSpeechLM, is_dual_checkpoint
+from espnet_codec_lm.dual.render import AcousticRenderer
 from espnet_codec_lm.tasks.templates import get_template
 from espnet_codec_lm.utils.progress import progress
 
@@ -64,19 +68,40 @@ def run_lm_decode(
     codec: str | Path | None = None,
     out_dir: str | Path | None = None,
     overwrite: bool = False,
+    acoustic_codes: str | Path | None = None,
+    ust_frame_rate: float = 25.0,
 ) -> Path:
-    """Decode ``data_dir`` with the LM at ``lm``; returns the decode directory."""
+    """Decode ``data_dir`` with the LM at ``lm``; returns the decode directory.
+
+    A DualSpeechLM (``lm`` holds ``dual.json``) reads ``codes`` as USTokens (``ust_frame_rate``
+    per second) and, for speech targets, renders each sample into codec codes with its acoustic
+    decoder (:mod:`espnet_codec_lm.dual.render`); ``acoustic_codes`` is then the codec's
+    ``codes.scp`` of the test set (speaker prompts, reference lengths)."""
     dcfg = cfg.decoding
     if dcfg.num_threads > 0:
         torch.set_num_threads(dcfg.num_threads)
     model, tokenizer, ckpt = load_lm(lm, dcfg.dtype, dcfg.device)
     speech = cfg.target_is_speech
+    dual = is_dual_checkpoint(ckpt)
     codec_model, codec_dir = None, None
     if (speech and cfg.write_wav) or codec is not None:  # also gives the frame rate
         codec_dir = find_codec_dir(codec, lm)
         codec_model = load_codec_dir(codec_dir, dcfg.device)
     frame_rate = float(codec_model.frame_rate) if codec_model is not None else 50.0
-    dset = load_decode_set(cfg, data_dir, codes, model.layout, tokenizer, frame_rate)
+    lm_rate = ust_frame_rate if dual else frame_rate  # frames per second of the LM's speech
+    dset = load_decode_set(cfg, data_dir, codes, model.layout, tokenizer, lm_rate)
+    renderer, acoustic = None, {}
+    if dual and speech:
+        if acoustic_codes is None:
+            raise ValueError(f"{ckpt}: a DualSpeechLM needs --acoustic_codes (the codec's codes)")
+        dual_model = DualSpeechLM.from_pretrained(ckpt, llm=model)  # the LLM loaded above
+        streams, size = dual_model.acoustic.num_streams, dual_model.acoustic.codebook_size
+        acoustic = load_acoustic([str(acoustic_codes)], streams, size)
+        renderer = AcousticRenderer(
+            dual_model, cfg.task, acoustic, dset.speaker_prompts, frame_rate / lm_rate,
+            int(round(cfg.speaker_prompt_s * frame_rate)), dcfg.speech.top_k,
+            dcfg.speech.temperature, seed=dcfg.seed,
+        )  # fmt: skip
     if not dset.samples:
         raise ValueError(
             f"{data_dir}: no utterance left to decode for task {cfg.task} (skipped: "
@@ -117,9 +142,15 @@ def run_lm_decode(
             if speech:
                 codes_k = [h.codes for h in hyp]
                 units += sum(len(c) for c in codes_k)
+                finished = [h.finished for h in hyp]
+                if renderer is not None:  # DualSpeechLM: USTokens -> acoustic codes
+                    seeds = [row_seed(dcfg.seed, uttid, k) for k in range(len(hyp))]
+                    rendered = renderer.render(uttid, prefixes[j], codes_k, seeds)
+                    codes_k = [c for c, _ in rendered]
+                    finished = [f and ended for f, (_, ended) in zip(finished, rendered)]
                 wavs = [synthesize(codec_model, c) for c in codes_k] if codec_model else None
                 sr = codec_model.sample_rate if codec_model else 16000
-                ddir.write_speech(uttid, codes_k, [h.finished for h in hyp], wavs, sr)
+                ddir.write_speech(uttid, codes_k, finished, wavs, sr)
             else:
                 units += len(hyp.ids) + 1
                 info = {"ids": hyp.ids, "score": hyp.score, "finished": hyp.finished}
@@ -155,6 +186,8 @@ def run_lm_decode(
         to_target = get_template(cfg.task).uses_target_speech
         ref_of = (lambda s: s.codes_tgt) if to_target else (lambda s: s.codes)
         ref_frames = {s.uttid: len(ref_of(s)) for s in dset.samples if ref_of(s) is not None}
+        if renderer is not None:  # in acoustic frames: the USTokens' count x the rate ratio
+            ref_frames = {u: int(round(n * renderer.ratio)) for u, n in ref_frames.items()}
     meta = ddir.finalize(dset.ids, meta, tables, ref_frames)
     log.info("done: %s", meta["stats"])
     return out

@@ -48,16 +48,20 @@ class Qwen2ArchConfig:
     initializer_range: float = 0.02
 
     def __post_init__(self) -> None:
-        if self.hidden_size % self.num_attention_heads:
-            raise ConfigError(
-                f"arch.hidden_size {self.hidden_size} is not a multiple of "
-                f"arch.num_attention_heads {self.num_attention_heads}"
-            )
-        if self.num_attention_heads % self.num_key_value_heads:
-            raise ConfigError(
-                f"arch.num_attention_heads {self.num_attention_heads} is not a multiple of "
-                f"arch.num_key_value_heads {self.num_key_value_heads}"
-            )
+        check_heads(self.hidden_size, self.num_attention_heads, self.num_key_value_heads, "arch")
+
+
+def check_heads(hidden: int, heads: int, kv_heads: int, where: str) -> None:
+    """A ConfigError unless ``hidden`` splits into ``heads`` and ``heads`` into ``kv_heads``."""
+    if hidden % heads:
+        raise ConfigError(
+            f"{where}.hidden_size {hidden} is not a multiple of {where}.num_attention_heads {heads}"
+        )
+    if heads % kv_heads:
+        raise ConfigError(
+            f"{where}.num_attention_heads {heads} is not a multiple of "
+            f"{where}.num_key_value_heads {kv_heads}"
+        )
 
 
 @dataclass

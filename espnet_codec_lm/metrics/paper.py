@@ -10,6 +10,8 @@ from __future__ import annotations
 #: the paper's four systems (the one place their names are written; recipes and the trainer's
 #: ``system`` use these)
 SYSTEMS = ("No Initialization", "Text LLM Initialization", "Speech CPT", "Speech & Text CPT")
+#: systems of the toolkit beyond the paper's four (reported after them; doc/dualspeechlm.md)
+OTHER_SYSTEMS = ("DualSpeechLM",)
 
 NOT_CONVERGED = "did not converge"
 

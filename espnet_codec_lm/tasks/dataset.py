@@ -517,8 +517,21 @@ def build_sources(
 
     cfg = replace(config_from_dict(DataConfig, data, "data"), **trainer_fields)
     train = TaskDataset(cfg, layout, tokenizer, rank, world_size)
-    if not (cfg.valid_speech_sets or cfg.valid_text_pools or cfg.valid_mt_pools):
+    if not has_validation(cfg):
         return train, None
+    valid = TaskDataset(
+        valid_config(cfg), layout, tokenizer, rank, world_size, bank=train.builder.prompts.bank,
+        require_all_tasks=False,
+    )  # fmt: skip
+    return train, TaskValidSource(valid, cfg.valid_batches)
+
+
+def has_validation(cfg: DataConfig) -> bool:
+    return bool(cfg.valid_speech_sets or cfg.valid_text_pools or cfg.valid_mt_pools)
+
+
+def valid_config(cfg: DataConfig) -> DataConfig:
+    """The validation pipeline's config: the ``valid_*`` sets, one pass, clean inputs."""
     vcfg = replace(
         cfg,
         speech_sets=cfg.valid_speech_sets,
@@ -529,11 +542,7 @@ def build_sources(
     )
     if vcfg.stage == "sft":
         vcfg.build = replace(vcfg.build, time_mask=replace(vcfg.build.time_mask, enable=False))
-    valid = TaskDataset(
-        vcfg, layout, tokenizer, rank, world_size, bank=train.builder.prompts.bank,
-        require_all_tasks=False,
-    )  # fmt: skip
-    return train, TaskValidSource(valid, cfg.valid_batches)
+    return vcfg
 
 
 def load_corpora(cfg: DataConfig, layout: VocabLayout, tokenizer) -> dict[str, Corpus]:

@@ -15,13 +15,17 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
 from espnet_codec_lm.config import ConfigError, config_from_dict
+from espnet_codec_lm.dual.config import DualConfig
+from espnet_codec_lm.dual.data import build_dual_sources
+from espnet_codec_lm.dual.model import DualSpeechLM, is_dual_checkpoint
+from espnet_codec_lm.lm.model import SpeechLM
 from espnet_codec_lm.train.config import LMTrainConfig
 from espnet_codec_lm.train.data import SyntheticSource, SyntheticValid
 from espnet_codec_lm.train.distributed import DistEnv
@@ -60,8 +64,6 @@ class ModelBundle:
         are assigned into a meta-device skeleton, so no second initialisation runs."""
         from transformers.utils import logging as hf_logging
 
-        from espnet_codec_lm.lm.model import SpeechLM
-
         hf_logging.disable_progress_bar()  # no "Writing model shards" bar in the training log
         with torch.device("meta"):
             skeleton = SpeechLM(self.config, self.layout)
@@ -74,20 +76,63 @@ class ModelBundle:
     def reader(self, directory: Path) -> dict[str, torch.Tensor]:
         from transformers.utils import logging as hf_logging
 
-        from espnet_codec_lm.lm.model import SpeechLM
-
         hf_logging.disable_progress_bar()
 
         return SpeechLM.from_pretrained(directory / MODEL_SUBDIR, dtype=torch.float32).state_dict()
 
 
+class DualBundle(ModelBundle):
+    """A DualSpeechLM's bundle: saved and loaded with its acoustic decoder."""
+
+    def writer(self, state: dict[str, torch.Tensor], directory: Path) -> None:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        with torch.device("meta"):
+            skeleton = DualSpeechLM(SpeechLM(self.config, self.layout), self.dual_cfg)
+        skeleton.load_state_dict(state, strict=True, assign=True)
+        if getattr(self.config, "tie_word_embeddings", False):
+            skeleton.llm.lm.tie_weights()
+        skeleton.meta = dict(self.meta)
+        skeleton.save_pretrained(directory / MODEL_SUBDIR, tokenizer=self.tokenizer)
+
+    def reader(self, directory: Path) -> dict[str, torch.Tensor]:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        path = directory / MODEL_SUBDIR
+        return DualSpeechLM.from_pretrained(path, dtype=torch.float32).state_dict()
+
+
 def build_model(cfg: LMTrainConfig) -> ModelBundle:
-    """The SpeechLM of ``cfg.model`` in fp32 (FSDP casts to bf16 for compute on GPU)."""
+    """The SpeechLM of ``cfg.model`` in fp32 (FSDP casts to bf16 for compute on GPU); with a
+    ``model.dual`` section, a DualSpeechLM around it (its acoustic decoder from ``init`` when
+    that is a DualSpeechLM checkpoint, else new)."""
     from espnet_codec_lm.lm.build import build_speech_lm
     from espnet_codec_lm.lm.config import SpeechLMConfig
 
-    mcfg = config_from_dict(SpeechLMConfig, cfg.model, "model")
+    section = dict(cfg.model)
+    dual = section.pop("dual", None)
+    mcfg = config_from_dict(SpeechLMConfig, section, "model")
     model, tokenizer = build_speech_lm(mcfg)
+    if dual is not None:
+        dcfg = config_from_dict(DualConfig, dual, "model.dual")
+        if mcfg.init_mode == "checkpoint" and is_dual_checkpoint(mcfg.init):
+            loaded = DualSpeechLM.from_pretrained(mcfg.init, dtype=torch.float32)
+            if asdict(loaded.dual_cfg) != asdict(dcfg):
+                raise ConfigError(
+                    f"model.dual differs from the one of the checkpoint {mcfg.init} (dual.json)"
+                )
+            model = DualSpeechLM(model, dcfg)
+            model.acoustic.load_state_dict(loaded.acoustic.state_dict())
+        else:
+            model = DualSpeechLM(model, dcfg)
+        model = model.cast_parameters(torch.float32)
+        bundle = DualBundle(
+            model, tokenizer, model.layout, model.num_heads, model.config, dict(model.meta)
+        )
+        bundle.dual_cfg = dcfg
+        return bundle
     # fp32 master weights whatever model.dtype says (FSDP casts to bf16 for compute on GPU);
     # cast_parameters keeps the RoPE buffers as they are
     model = model.cast_parameters(torch.float32)
@@ -130,6 +175,12 @@ def build_data(cfg: LMTrainConfig, bundle: ModelBundle, env: DistEnv):
                     f"data.{key}={cfg.data[key]!r} conflicts with the trainer's {value!r} "
                     "(set stage/seed at the top level and batch.max_len / batch.micro_batch)"
                 )
+        if isinstance(bundle, DualBundle):
+            return build_dual_sources(
+                cfg.data, bundle.layout, bundle.tokenizer, bundle.dual_cfg.acoustic_streams,
+                bundle.dual_cfg.acoustic_codebook_size, bundle.dual_cfg.coc_train,
+                env.rank, env.world_size, **owned,
+            )  # fmt: skip
         return build_sources(
             cfg.data, bundle.layout, bundle.tokenizer, env.rank, env.world_size, **owned
         )

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
 from espnet_codec_lm.config import ConfigError
-from espnet_codec_lm.metrics.paper import SYSTEMS as SYSTEM_NAMES
+from espnet_codec_lm.metrics.paper import OTHER_SYSTEMS, SYSTEMS
+
+SYSTEM_NAMES = SYSTEMS + OTHER_SYSTEMS
 
 
 @dataclass
@@ -151,15 +153,24 @@ class LMTrainConfig:
         from espnet_codec_lm.config import config_from_dict
         from espnet_codec_lm.lm.config import SpeechLMConfig
 
-        config_from_dict(SpeechLMConfig, self.model, "model")
-        kind = self.data.get("kind", "synthetic")
+        model = dict(self.model)
+        dual = model.pop("dual", None)  # DualSpeechLM: the acoustic side (espnet_codec_lm.dual)
+        config_from_dict(SpeechLMConfig, model, "model")
+        data = dict(self.data)
+        if dual is not None:
+            from espnet_codec_lm.dual.config import DualConfig
+            from espnet_codec_lm.dual.data import AcousticDataConfig
+
+            config_from_dict(DualConfig, dual, "model.dual")
+            config_from_dict(AcousticDataConfig, data.pop("acoustic", None) or {}, "data.acoustic")
+        kind = data.get("kind", "synthetic")
         if kind == "tasks":
             from espnet_codec_lm.tasks.dataset import DataConfig
 
-            config_from_dict(DataConfig, self.data, "data")
+            config_from_dict(DataConfig, data, "data")
         elif kind == "synthetic":
             from espnet_codec_lm.train.build import SyntheticDataConfig
 
-            config_from_dict(SyntheticDataConfig, self.data, "data")
+            config_from_dict(SyntheticDataConfig, data, "data")
         else:
             raise ConfigError(f"data.kind {kind!r} is not one of ['synthetic', 'tasks']")

@@ -24,6 +24,9 @@ import torch
 from espnet_codec_lm.lm.vocab import IGNORE_ID
 from espnet_codec_lm.train.distributed import DistEnv, all_reduce_sum
 
+#: batch keys of DualSpeechLM's acoustic targets, passed to the model when present
+ACOUSTIC_KEYS = ("ac_codes", "ac_lens", "ac_prompt", "ac_prompt_lens", "ac_cond")
+
 
 def model_losses(out) -> dict[str, torch.Tensor]:
     """Normalise a model output (mapping or object with attributes) to the keys above."""
@@ -47,6 +50,9 @@ def forward_batch(model: torch.nn.Module, batch: Mapping[str, torch.Tensor]):
     kwargs = {}
     if batch.get("loss_weights") is not None:
         kwargs["label_weights"] = batch["loss_weights"]
+    for key in ACOUSTIC_KEYS:  # DualSpeechLM's acoustic targets (espnet_codec_lm.dual.data)
+        if key in batch:
+            kwargs[key] = batch[key]
     return model(
         batch["input_ids"],
         labels=batch["labels"],
@@ -62,6 +68,8 @@ def count_targets(batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
     per_pos = (batch["labels"] != IGNORE_ID).sum(-1)
     if batch.get("loss_weights") is not None:
         return (per_pos.double() * batch["loss_weights"].double()).sum()
+    if "ac_codes" in batch:  # acoustic decoder: every code, plus one end of speech per example
+        return per_pos.sum() + batch["ac_codes"].ge(0).sum() + len(batch["ac_codes"])
     return per_pos.sum()
 
 

@@ -153,3 +153,29 @@ def test_mini_recipe_smoke_all_stages_then_rerun_skips(tmp_path):
     assert res.returncode == 0, res.stdout[-4000:]
     ran = [x for x in res.stdout.splitlines() if ")   $ " in x and "codec_tokenize" in x]
     assert len(ran) >= 4 and res.stdout.count("the command changed") == len(ran)
+
+    # DualSpeechLM beside it (--systems dual): the shipped USTokenizer tokenises every set into
+    # dump/ust, the dual LM trains on USTokens + the codec's codes, its speech is rendered into
+    # codec codes and scored by the main system's ASR, and RESULTS.md gains its row
+    res = run_sh([*cmd, "--systems", "dual", "--stage", "5"], d, env={"MINI_SIZE": "tiny"})
+    assert res.returncode == 0, res.stdout[-4000:]
+    for s in ("train", "dev", "test"):
+        n = len(read_table(d / "dump" / "data" / s / "utt2spk"))
+        assert len(read_table(d / "dump" / "ust" / s / "codes.scp")) == n
+        assert (d / "dump" / "ust" / s / "codes_tgt.scp").is_file()
+    gen = d / "exp" / "lm_sft_tts_s2st_dualspeechlm"
+    assert (gen / "model" / "dual.json").is_file() and (
+        gen / "model" / "acoustic.safetensors"
+    ).is_file()
+    import kaldiio
+
+    codes = dict(kaldiio.load_scp(str(gen / "decode_tts_test" / "sample_0" / "codes.scp")).items())
+    assert codes and all(c.ndim == 2 and c.shape[1] == 3 for c in codes.values())  # codec codes
+    tts = yaml.safe_load((gen / "decode_tts_test" / "scores.yaml").read_text())
+    assert "ASR of lm_sft_asr_s2tt_speech_text_cpt" in tts["protocol"]["asr"]
+    asr = yaml.safe_load(
+        (d / "exp" / "lm_sft_asr_s2tt_dualspeechlm" / "decode_asr_test" / "scores.yaml").read_text()
+    )
+    assert isinstance(asr["wer"], float)
+    md = (d / "RESULTS.md").read_text()
+    assert "| DualSpeechLM |" in md.split("## ASR")[1].split("##")[0]

@@ -63,6 +63,11 @@ tag=""                  # LM experiment suffix (default: from the system name)
 lm_args=""              # extra key=value overrides for every lm_train run
 decode_args=""          # extra key=value overrides for lm_decode
 results=RESULTS.md      # stage 10 output
+lm_kind=cpt             # cpt: the LM reads and writes codec tokens (the paper) | dual: DualSpeechLM
+ust_config=conf/ustokenizer/mini.yaml  # stage 5, --lm_kind dual: USTokenizer training config
+ust_dir=""              # a trained USTokenizer (config.yaml + model.safetensors): skips its training
+ust_args=""             # stage 5: extra key=value overrides for ustokenizer_train
+ust_rate=25             # USTokens per second (the USTokenizer's frame rate)
 python=python3
 
 help_message=$(
@@ -76,6 +81,7 @@ Stages:
    4  tokenization              bin.codec_tokenize (--n_q streams)            -> \${dumpdir}/codes/<set>
    5  text tokenizer            base LLM's own, or bin.lm_tokenizer (BPE)     -> \${expdir}/text_tokenizer_*
       (+ text LLM)              bin.lm_train --config \${text_llm_config}     -> \${expdir}/text_llm/hf
+      (+ USTokenizer, dual)     bin.ustokenizer_train / _tokenize             -> \${dumpdir}/ust/<set>
    6  continual pre-training    bin.lm_train --config \${lm_config}            -> \${expdir}/lm_cpt_<tag>
    7  fine-tuning per task      bin.lm_train --config \${sft_config}           -> \${expdir}/lm_sft_<task>_<tag>
       (--sft_joint true: one run for all tasks)                                -> \${expdir}/lm_sft_<tag>
@@ -100,6 +106,7 @@ Options (default):
   --init ${init} (none | text_llm | checkpoint dir) --cpt_mode ${cpt_mode} (speech | speech_text | none)
   --tasks "${tasks}" --system "${system}" --tag "${tag}"
   --lm_args "${lm_args}" --decode_args "${decode_args}" --results ${results}
+  --lm_kind ${lm_kind} (cpt | dual) --ust_config ${ust_config} --ust_dir "${ust_dir}" --ust_args "${ust_args}"
   --config FILE   (name=value lines, read in order with the other options)
 
 Systems of the paper: --cpt_mode none --init none (No Initialization); --cpt_mode none
@@ -107,6 +114,10 @@ Systems of the paper: --cpt_mode none --init none (No Initialization); --cpt_mod
 (Speech & Text CPT). Steps run through \${run_cmd} from cmd.sh (local, or Slurm).
 --tasks "asr s2tt:en s2tt:zh": SFT trains each task once; task:lang decodes and scores only the
 source language lang (one translation direction) into decode_<task>_<set>_<lang>.
+--lm_kind dual (DualSpeechLM, doc/dualspeechlm.md): stage 5 also trains a USTokenizer (or takes
+--ust_dir) and tokenises every set into \${dumpdir}/ust; the LM reads USTokens and its acoustic
+decoder writes the codec's --n_q codebooks. --score_asr lm:EXP scores its speech with another
+system's ASR experiment (a DualSpeechLM ASR reads USTokens, not the codec's codes).
 EOF
 )
 
@@ -185,9 +196,9 @@ py_entry() {
 speech_sets() {
   local out="" s item
   for s in "$@"; do
-    item="{data_dir: '${dumpdir}/data/${s}', codes: '${dumpdir}/codes/${s}/codes.scp'"
-    if [ -f "${dumpdir}/codes/${s}/codes_tgt.scp" ]; then
-      item+=", codes_tgt: '${dumpdir}/codes/${s}/codes_tgt.scp'"
+    item="{data_dir: '${dumpdir}/data/${s}', codes: '${lm_codes}/${s}/codes.scp'"
+    if [ -f "${lm_codes}/${s}/codes_tgt.scp" ]; then
+      item+=", codes_tgt: '${lm_codes}/${s}/codes_tgt.scp'"
     fi
     out+="${out:+, }${item}}"
   done
@@ -202,6 +213,14 @@ subst_task() { echo "${1//\{task\}/$2}"; }
 
 # ------------------------------------------------------------------------- derived settings
 [ "${ngpu}" -eq 0 ] && export CUDA_VISIBLE_DEVICES=""
+# the speech tokens the LM reads: the codec's, or (DualSpeechLM) the USTokenizer's
+case "${lm_kind}" in
+  cpt) lm_codes=${dumpdir}/codes ;;
+  dual) lm_codes=${dumpdir}/ust ;;
+  *) die "--lm_kind: cpt or dual, got '${lm_kind}'" ;;
+esac
+ust_exp=${expdir}/ustokenizer
+[ -z "${ust_dir}" ] && ust_dir=${ust_exp}/model
 case "${cpt_mode}" in speech | speech_text | none) ;; *) die "--cpt_mode: speech, speech_text or none" ;; esac
 if [ -z "${system}" ]; then
   case "${cpt_mode}:${init}" in
@@ -305,7 +324,22 @@ model_args() { # model_args INIT: the model.* overrides of an LM run starting fr
   fi
   # the codec whose codebooks a config's model.new_rows_init: codec reads (text_llm init only)
   [ "$1" = text_llm ] && echo "model.codec_dir=${codec_dir}"
-  echo "model.num_streams=${n_q}"
+  if [ "${lm_kind}" = dual ]; then # USTokens in (one stream), the codec's n_q codebooks out
+    echo "model.num_streams=1"
+    echo "model.new_rows_init=matched"
+    echo "model.dual.acoustic_streams=${n_q}"
+    echo "data.build.frame_rate=${ust_rate}"
+    echo "data.acoustic.codes=$(yaml_list "${dumpdir}/codes/${train_set}/codes.scp")"
+    echo "data.acoustic.valid_codes=$(yaml_list "${dumpdir}/codes/${valid_set}/codes.scp")"
+    if [ -f "${dumpdir}/codes/${train_set}/codes_tgt.scp" ]; then
+      echo "data.acoustic.codes_tgt=$(yaml_list "${dumpdir}/codes/${train_set}/codes_tgt.scp")"
+    fi
+    if [ -f "${dumpdir}/codes/${valid_set}/codes_tgt.scp" ]; then
+      echo "data.acoustic.valid_codes_tgt=$(yaml_list "${dumpdir}/codes/${valid_set}/codes_tgt.scp")"
+    fi
+  else
+    echo "model.num_streams=${n_q}"
+  fi
 }
 log "system: ${system:-that of the checkpoint}; tag ${tag}; codec ${codec_dir};" \
   "text tokenizer ${text_tokenizer}${tokenizer_dir:+ (${tokenizer_dir})}; SFT from ${sft_init}"
@@ -415,6 +449,36 @@ if stage_on 5 "text tokenizer (${text_tokenizer})${text_llm_exp:+ and text LLM $
     [ -e "${tokenizer_dir}" ] || die "--text_tokenizer ${tokenizer_dir}: not found"
     log "  using the tokenizer ${tokenizer_dir}"
   fi
+  if [ "${lm_kind}" = dual ]; then
+    # the USTokenizer: its text loss reads the transcripts through the frozen base LLM
+    if [ "${ust_dir}" = "${ust_exp}/model" ]; then
+      read -r -a ust_extra <<< "${ust_args}"
+      # shellcheck disable=SC2046
+      run_step "${ust_exp}/.done" "${ust_exp}/train.log" --gpu "$((ngpu > 0 ? 1 : 0))" -- \
+        $(py_entry ustokenizer_train) --config "${ust_config}" --exp_dir "${ust_exp}" \
+        "data.train=${dumpdir}/data/${train_set}" "data.valid=${dumpdir}/data/${valid_set}" \
+        "model.text_llm.path=${base_llm}" "${ust_extra[@]}"
+    else
+      log "  using the trained USTokenizer ${ust_dir} (--ust_dir)"
+      [ -f "${ust_dir}/config.yaml" ] || die "--ust_dir ${ust_dir}: no config.yaml there"
+    fi
+    ust_sum=$(cat "${ust_dir}"/config.yaml "${ust_dir}"/*.safetensors 2> /dev/null | cksum)
+    ust_sum="ustokenizer ${ust_sum%% *}"
+    for set in ${all_sets}; do
+      out=${lm_codes}/${set}
+      for kind in codes codes_tgt; do
+        scp=wav.scp
+        [ "${kind}" = codes_tgt ] && scp=wav_tgt.scp
+        [ -f "${dumpdir}/data/${set}/${scp}" ] || continue
+        # shellcheck disable=SC2046
+        run_step "${out}/.${kind}.done" "${lm_codes}/log/tokenize_${set}_${kind}.log" \
+          --key "${ust_sum}" --gpu "$((ngpu > 0 ? 1 : 0))" --redo "${out}/${kind}.scp" \
+          --redo "${out}/${kind}.ark" --redo "${out}/${kind}.yaml" -- \
+          $(py_entry ustokenizer_tokenize) --model_dir "${ust_dir}" --data "${dumpdir}/data/${set}" \
+          --scp_name "${scp}" --name "${kind}" --out_dir "${out}" --nj "${nj}"
+      done
+    done
+  fi
   stage_end
 fi
 
@@ -469,6 +533,9 @@ decode_jobs() {
 
 if stage_on 8 "decoding (${tasks}) on ${test_sets}"; then
   while read -r task lang exp name test_set; do
+    dual_args=() # DualSpeechLM: the codec's codes too (speaker prompts, reference lengths)
+    [ "${lm_kind}" = dual ] && dual_args=(--acoustic_codes "${dumpdir}/codes/${test_set}/codes.scp"
+      --ust_frame_rate "${ust_rate}")
     lang_args=()
     [ "${lang}" != - ] && lang_args=("src_lang=${lang}")
     # shellcheck disable=SC2046
@@ -477,8 +544,8 @@ if stage_on 8 "decoding (${tasks}) on ${test_sets}"; then
       --redo "${exp}/${name}" --fresh "${exp}/.score_${test_set}.done" -- \
       $(py_entry lm_decode) --config "$(subst_task "${decode_config}" "${task}")" \
       --lm "${exp}" --codec "${codec_dir}" --data_dir "${dumpdir}/data/${test_set}" \
-      --codes "${dumpdir}/codes/${test_set}/codes.scp" --out_dir "${exp}/${name}" \
-      "${lang_args[@]}" "${decode_extra[@]}" < /dev/null
+      --codes "${lm_codes}/${test_set}/codes.scp" --out_dir "${exp}/${name}" \
+      "${dual_args[@]}" "${lang_args[@]}" "${decode_extra[@]}" < /dev/null
   done < <(decode_jobs)
   stage_end
 fi
@@ -488,6 +555,7 @@ if stage_on 9 "scoring"; then
   [ -n "${score_config}" ] && score_args=(--config "${score_config}")
   if [ "${score_asr}" = self ]; then # this system's own ASR fine-tuning transcribes its speech
     [[ " ${sft_tasks}" == *" asr "* ]] || die "--score_asr self needs the asr task in --tasks"
+    [ "${lm_kind}" = dual ] && die "--score_asr self: a DualSpeechLM ASR reads USTokens; use lm:EXP"
     asr_exp=$(sft_exp asr)
     {
       echo "lm: ${asr_exp}"
@@ -496,6 +564,16 @@ if stage_on 9 "scoring"; then
     } | write_if_changed "${asr_exp}/asr_scorer.yaml"
     score_args+=(asr.kind=toolkit "asr.path=${asr_exp}/asr_scorer.yaml"
       "asr.name=own ASR of ${system:-${tag}} (${asr_exp##*/})")
+  elif [[ "${score_asr}" == lm:* ]]; then # another system's ASR experiment judges this one
+    asr_exp=${score_asr#lm:}
+    [ -d "${asr_exp}" ] || die "--score_asr ${score_asr}: no experiment ${asr_exp}"
+    scorer=${expdir}/asr_scorer_$(basename "${asr_exp}").yaml
+    {
+      echo "lm: ${asr_exp}"
+      echo "codec: ${codec_dir}"
+      echo "overrides: [$(echo "${score_asr_args}" | xargs | tr ' ' ',')]"
+    } | write_if_changed "${scorer}"
+    score_args+=(asr.kind=toolkit "asr.path=${scorer}" "asr.name=ASR of ${asr_exp##*/}")
   elif [ -n "${score_asr}" ]; then
     score_args+=(asr.kind=whisper "asr.path=${score_asr}")
   fi

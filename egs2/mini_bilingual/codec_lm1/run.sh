@@ -2,9 +2,12 @@
 # The mini bilingual recipe: the paper's method offline on a CPU at toy scale (make demo).
 #
 #   ./run.sh                     the main system (Speech & Text CPT) through every task
-#   ./run.sh --systems all       the paper's four systems: the full tables (RESULTS_all.md; the
+#   ./run.sh --systems all       the paper's four systems and DualSpeechLM: the full tables
+#                                (RESULTS_all.md, as any selection but the main system alone; the
 #                                main system's stages already done by ./run.sh are not rerun)
-#   ./run.sh --systems "no_init text_llm"   any of no_init text_llm speech_cpt speech_text_cpt
+#   ./run.sh --systems "no_init text_llm"   any of no_init text_llm speech_cpt speech_text_cpt dual
+#   ./run.sh --systems dual      DualSpeechLM (USTokens in, codec tokens out; doc/dualspeechlm.md)
+#                                after the main system (its ASR scores the dual system's speech)
 #   ./run.sh --smoke true        tiny models and a few steps per stage (CI; with MINI_SIZE=tiny)
 #   ./run.sh --budget long       the main system on the large corpus with more steps (~80 min on 2 cores,
 #                                resumable: rerun the same command after an interruption);
@@ -26,12 +29,13 @@ size=${MINI_SIZE:-}
 # the machine's two cores go to one process at a time (steps with --nj 2 pin one thread each)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
-systems=main  # main | all | a list of: no_init text_llm speech_cpt speech_text_cpt
+systems=main  # main | all | a list of: no_init text_llm speech_cpt speech_text_cpt dual
 smoke=false   # true: conf/smoke (seconds per stage; checks the plumbing, not the quality)
 budget=default  # default (make demo, <= 30 min) | long (conf/long, the large corpus, ~80 min)
 stage=1
 stop_stage=10
 codec_dir=pretrained/codec
+ust_dir=pretrained/ustokenizer  # DualSpeechLM's USTokenizer ("" = train one in stage 5, ~25 min)
 sft=groups    # groups: one SFT of ASR + S2TT and one of TTS + S2ST per system | joint: one of all four
 passed=()
 while [ $# -gt 0 ]; do
@@ -41,6 +45,7 @@ while [ $# -gt 0 ]; do
     --stage) stage=$2 ;;
     --stop_stage) stop_stage=$2 ;;
     --codec_dir) codec_dir=$2 ;;
+    --ust_dir) ust_dir=$2 ;;
     --budget) budget=$2 ;;
     --sft) sft=$2 ;;
     *)
@@ -71,18 +76,24 @@ case "${budget}" in
 esac
 case "${systems}" in
   main) systems="speech_text_cpt" ;;
-  all) # the four systems' tables go beside the main system's (make demo keeps RESULTS.md)
-    systems="no_init text_llm speech_cpt speech_text_cpt"
-    [ "${budget}" = default ] && [ "${smoke}" = false ] && results=RESULTS_all.md
-    ;;
+  all) systems="no_init text_llm speech_cpt speech_text_cpt dual" ;;
 esac
+# any other selection than the main system alone: its tables go beside the main system's
+# (make demo keeps RESULTS.md)
+if [ "${systems}" != speech_text_cpt ] && [ "${budget}" = default ] && [ "${smoke}" = false ]; then
+  results=RESULTS_all.md
+fi
 system_args() { # the paper's four systems as codec_lm.sh flags
   case "$1" in
     no_init) echo "--init none --cpt_mode none" ;;
     text_llm) echo "--init text_llm --cpt_mode none" ;;
     speech_cpt) echo "--init text_llm --cpt_mode speech" ;;
     speech_text_cpt) echo "--init text_llm --cpt_mode speech_text" ;;
-    *) echo "run.sh: unknown system '$1' (no_init text_llm speech_cpt speech_text_cpt)" >&2 && return 1 ;;
+    # DualSpeechLM with the same CPT + SFT budget as the main system; the shipped USTokenizer
+    # (pretrained/ustokenizer); its speech is scored by the main system's ASR
+    dual) echo "--init text_llm --cpt_mode speech_text --lm_kind dual --system DualSpeechLM" \
+      "--ust_dir ${ust_dir} --score_asr lm:${expdir}/lm_sft_asr_s2tt_speech_text_cpt" ;;
+    *) echo "run.sh: unknown system '$1' (no_init text_llm speech_cpt speech_text_cpt dual)" >&2 && return 1 ;;
   esac
 }
 
@@ -160,6 +171,10 @@ first=${systems%% *}
 for n in 1 2 3 4 5; do
   in_range "${n}" && run_stage "${n}" "${first}"
 done
+# DualSpeechLM's USTokens are made in stage 5 too (its other steps are done already by then)
+if [ "${first}" != dual ] && [[ " ${systems} " == *" dual "* ]] && in_range 5; then
+  run_stage 5 dual
+fi
 for sys in ${systems}; do
   for n in 6 7 8 9; do
     in_range "${n}" && run_stage "${n}" "${sys}"

@@ -32,13 +32,23 @@ from .spectrograms import spectrogram_lines
 
 MARK = "<!-- completed by local/results.py -->"
 #: run.sh's system keys -> the paper's system names
-SYSTEM_NAMES = dict(zip(("no_init", "text_llm", "speech_cpt", "speech_text_cpt"), paper.SYSTEMS))
+SYSTEM_NAMES = {
+    **dict(zip(("no_init", "text_llm", "speech_cpt", "speech_text_cpt"), paper.SYSTEMS)),
+    "dual": "DualSpeechLM",
+}
 BUDGET_S = {"main": 30 * 60, "all": 2 * 3600, "long": 4 * 3600}
 BUDGET_MB = 6 * 1024
 
 
 #: files a run of the recipe writes into the repository (RESULTS*.md, their plots, spectrograms)
 OWN_OUTPUTS = re.compile(r"(^|/)RESULTS[^/]*\.(md|png)$|(^|/)doc/mini_results/")
+
+
+def main_name(systems: list[str]) -> str:
+    """The system whose goals and learning curve are reported: Speech & Text CPT when it ran
+    (the paper's main system), else the last one."""
+    key = "speech_text_cpt" if "speech_text_cpt" in systems else systems[-1]
+    return SYSTEM_NAMES.get(key, key)
 
 
 def git_commit(where: Path) -> str:
@@ -72,7 +82,7 @@ def run_lines(args, systems: list[str]) -> list[str]:
         f"- Git commit: {git_commit(Path(os.environ.get('MAIN_ROOT', '.')))}",
         f"- Systems: {names}",
         f"- Machine: {machine()}",
-        f"- Fine-tuning: {sft_plan(Path(args.exp), SYSTEM_NAMES.get(systems[-1], systems[-1]))}",
+        f"- Fine-tuning: {sft_plan(Path(args.exp), main_name(systems))}",
         "- The ASR that scores TTS (WER/CER) and S2ST (ASR-BLEU) is **each system's own "
         "fine-tuned model** (`--score_asr self`: the toolkit ASR of that system's SFT "
         "experiment), not Whisper-large-v3 as in the paper; a system that recognises badly "
@@ -194,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     tables = render(args.exp, out, plots=True, title="Results: the mini bilingual recipe")
     title, body = tables.split("\n", 1)
     values = system_values(collect(args.exp), args.exp)
-    main_system = SYSTEM_NAMES.get(systems[-1], systems[-1])
+    main_system = main_name(systems)
     lines = [
         title,
         "",
