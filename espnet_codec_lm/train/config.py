@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-from espnet_codec_lm.config import ConfigError
+from espnet_codec_lm.config import ConfigError, config_from_dict
+from espnet_codec_lm.lm.config import SpeechLMConfig
 from espnet_codec_lm.metrics.paper import SYSTEMS as SYSTEM_NAMES
+from espnet_codec_lm.tasks.dataset import DataConfig
 
 
 @dataclass
@@ -148,16 +150,12 @@ class LMTrainConfig:
         """Type the ``model`` and ``data`` sections now, with the dataclasses their builders use,
         so that a misspelt key or a bad value fails when the config is loaded, not after the
         distributed start and the model build. The sections stay dicts (the builders read them)."""
-        from espnet_codec_lm.config import config_from_dict
-        from espnet_codec_lm.lm.config import SpeechLMConfig
-
         config_from_dict(SpeechLMConfig, self.model, "model")
         kind = self.data.get("kind", "synthetic")
         if kind == "tasks":
-            from espnet_codec_lm.tasks.dataset import DataConfig
-
             config_from_dict(DataConfig, self.data, "data")
         elif kind == "synthetic":
+            # lazy: import cycle (train.build imports this module for LMTrainConfig)
             from espnet_codec_lm.train.build import SyntheticDataConfig
 
             config_from_dict(SyntheticDataConfig, self.data, "data")
