@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from espnet_codec_lm.utils.fileio import atomic_write_text
+
 T = TypeVar("T")
 
 
@@ -239,8 +241,6 @@ def to_dict(cfg: Any) -> dict:
 
 def dump_config(cfg: Any, path: str | Path) -> None:
     """Write a config next to an experiment's outputs (atomically)."""
-    from espnet_codec_lm.utils.fileio import atomic_write_text
-
     atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))
 
 

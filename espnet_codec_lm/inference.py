@@ -38,7 +38,16 @@ from pathlib import Path
 
 import numpy as np
 
+from espnet_codec_lm.config import load_config, read_yaml
+from espnet_codec_lm.data.audio import to_mono_resampled
 from espnet_codec_lm.decode.config import LMDecodeConfig
+from espnet_codec_lm.decode.decoder import Decoder
+from espnet_codec_lm.decode.inputs import make_builder
+from espnet_codec_lm.decode.loading import find_codec_dir, load_codec_dir, load_lm
+from espnet_codec_lm.decode.stage import codec_device, synthesize
+from espnet_codec_lm.tasks.corpus import detect_lang
+from espnet_codec_lm.tasks.prompts import LANGS
+from espnet_codec_lm.tasks.sequence import Sample
 
 MIN_RATE = 8000
 #: a pack of several models maps each task to its model's sub-directory in this file (bin/pack)
@@ -62,8 +71,6 @@ def lm_for_task(lm: str | Path, task: str) -> Path:
     """The model directory of ``task`` in ``lm``: in a pack of several models the sub-directory
     that its ``tasks.yaml`` maps ``task`` to, else ``lm`` itself (a pack of one model, an
     experiment or a checkpoint serves every task)."""
-    from espnet_codec_lm.config import read_yaml
-
     lm = Path(lm)
     index = lm / TASKS_FILE
     if not index.is_file():
@@ -82,8 +89,6 @@ def task_config(
     models the one of the task's model, :func:`lm_for_task`), else the defaults; then
     ``overrides`` (dotted ``key=value``). Speech tasks give one sample
     (``decoding.speech.num_samples=1``) unless an override says otherwise."""
-    from espnet_codec_lm.config import load_config
-
     overrides = list(overrides)
     if not any(o.startswith("decoding.speech.num_samples=") for o in overrides):
         overrides.append("decoding.speech.num_samples=1")
@@ -109,10 +114,6 @@ class SpeechLMInference:
         task: str | None = None,
     ) -> None:
         import torch
-
-        from espnet_codec_lm.decode.decoder import Decoder
-        from espnet_codec_lm.decode.inputs import make_builder
-        from espnet_codec_lm.decode.loading import find_codec_dir, load_codec_dir, load_lm
 
         if task is not None:
             lm = lm_for_task(lm, task)
@@ -142,9 +143,6 @@ class SpeechLMInference:
         """The same loaded LM and codec with another decode config (prompts, search, sampling):
         one model serves every task with its own settings. The config's ``dtype``, ``device``
         and ``num_threads`` are not applied (the model is already loaded)."""
-        from espnet_codec_lm.decode.decoder import Decoder
-        from espnet_codec_lm.decode.inputs import make_builder
-
         other = copy.copy(self)
         other.config = config
         other.builder = make_builder(config, self.layout, self.tokenizer)
@@ -159,8 +157,6 @@ class SpeechLMInference:
 
     def prepare_audio(self, wav, sr: int, what: str = "audio") -> np.ndarray:
         """Mono float32 at the codec's rate (resampled if needed); errors name ``what``."""
-        from espnet_codec_lm.data.audio import to_mono_resampled
-
         wav = np.asarray(wav, dtype=np.float32)
         if not isinstance(sr, (int, np.integer)) or sr < MIN_RATE:
             raise InferenceError(f"{what}: sample rate {sr!r} Hz (need an integer >= {MIN_RATE})")
@@ -176,22 +172,16 @@ class SpeechLMInference:
         """Audio -> codec-local codes ``[T, L']``."""
         import torch
 
-        from espnet_codec_lm.decode.stage import codec_device
-
         x = torch.from_numpy(self.prepare_audio(wav, sr, what)).to(codec_device(self.codec))
         codes = self.codec.encode(x, n_q=self.layout.num_streams)
         return codes.T.cpu().numpy().astype(np.int64)
 
     def synthesize(self, codes: np.ndarray) -> np.ndarray:
         """Codes ``[T, L']`` -> waveform at :attr:`sample_rate`."""
-        from espnet_codec_lm.decode.stage import synthesize
-
         return synthesize(self.codec, codes)
 
     # --- building blocks ----------------------------------------------------------------------
     def _lang(self, lang: str | None) -> str:
-        from espnet_codec_lm.tasks.prompts import LANGS
-
         lang = lang or (self.config.prompt_lang if self.config.prompt_lang != "data" else "en")
         if lang not in LANGS:
             raise InferenceError(f"language {lang!r} not supported (one of {list(LANGS)})")
@@ -231,8 +221,6 @@ class SpeechLMInference:
         self, wavs: Sequence[np.ndarray], sample_rate: int = 16000, language: str | None = None
     ) -> list[str]:
         """ASR of many waveforms at once (the metrics' ``SpeechRecognizer`` protocol)."""
-        from espnet_codec_lm.tasks.sequence import Sample
-
         lang = self._lang(language)
         prefixes = [
             self._prefix(
@@ -250,8 +238,6 @@ class SpeechLMInference:
 
     def s2tt(self, wav, sr: int, target_lang: str, src_lang: str | None = None) -> str:
         """Speech -> text in ``target_lang`` (``en`` / ``zh``)."""
-        from espnet_codec_lm.tasks.sequence import Sample
-
         tgt = self._lang(target_lang)
         src = self._lang(src_lang)  # the prompt's language (default: the config's / English)
         s = Sample("input", lang=src, codes=self.encode(wav, sr, "source speech"), tgt_lang=tgt)
@@ -259,9 +245,6 @@ class SpeechLMInference:
 
     def tts(self, text: str, prompt_wav, sr: int, lang: str | None = None) -> np.ndarray:
         """Text -> speech in the voice of ``prompt_wav`` (its first 3 s are used)."""
-        from espnet_codec_lm.tasks.corpus import detect_lang
-        from espnet_codec_lm.tasks.sequence import Sample
-
         text = self._text(text)
         lang = self._lang(lang or detect_lang(text))
         prompt = self.prepare_audio(prompt_wav, sr, "speaker prompt")
@@ -280,8 +263,6 @@ class SpeechLMInference:
         self, wav, sr: int, target_lang: str = "zh", src_lang: str | None = None
     ) -> np.ndarray:
         """Speech -> speech in ``target_lang`` (the paper's GigaS2S direction is EN -> ZH)."""
-        from espnet_codec_lm.tasks.sequence import Sample
-
         tgt = self._lang(target_lang)
         codes = self.encode(wav, sr, "source speech")
         s = Sample("input", lang=self._lang(src_lang), codes=codes, tgt_lang=tgt)
@@ -298,8 +279,6 @@ def load_recognizer(path: str | Path, device: str = "cpu"):
     * a YAML file ``{lm: <exp or checkpoint>, codec: <codec dir>, overrides: [key=value, ...]}``
       (overrides of :class:`LMDecodeConfig`, e.g. ``decoding.text.beam_size=4``).
     """
-    from espnet_codec_lm.config import load_config, read_yaml
-
     path = Path(path)
     lm, codec, overrides = path, None, []
     if path.is_file():

@@ -19,12 +19,22 @@ from __future__ import annotations
 import argparse
 import sys
 
+from espnet_codec_lm.bin._common import cli_parser, run_stage
+from espnet_codec_lm.config import read_yaml
+from espnet_codec_lm.data.kaldi_io import write_table
+from espnet_codec_lm.utils.fileio import (
+    UnsafeIdError,
+    atomic_path,
+    atomic_write_text,
+    id_path,
+    sha256_files,
+)
+from espnet_codec_lm.utils.progress import progress
+
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line flags of ``codec_decode``."""
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = cli_parser(__doc__)
     p.add_argument("--codec_dir", required=True, help="dir with config.yaml + model.safetensors")
     p.add_argument("--codes", required=True, help="codes.scp (kaldiio) of [T, n_q] arrays")
     p.add_argument("--out_dir", required=True, help="receives wav/ and wav.scp")
@@ -42,8 +52,6 @@ def _provenance(codec_dir: str, codes_scp: str, n_q: int) -> dict:
     """What makes the WAVs: the codec's and the codes' checksums and ``n_q``."""
     import re
     from pathlib import Path
-
-    from espnet_codec_lm.utils.fileio import sha256_files
 
     scp = Path(codes_scp)
     arks = sorted(
@@ -79,12 +87,9 @@ def decode_scp(
     import torch
     import yaml
 
+    # lazy: codec/ imports torch, which --help does not need
     from espnet_codec_lm.codec.model import load_codec
     from espnet_codec_lm.codec.tokenize import provenance_changes
-    from espnet_codec_lm.config import read_yaml
-    from espnet_codec_lm.data.kaldi_io import write_table
-    from espnet_codec_lm.utils.fileio import UnsafeIdError, atomic_path, atomic_write_text, id_path
-    from espnet_codec_lm.utils.progress import progress
 
     torch.set_num_threads(1)
     codec = load_codec(codec_dir)
@@ -149,16 +154,12 @@ def decode_scp(
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = get_parser().parse_args(argv)
-    from espnet_codec_lm.utils.logging import setup_logging
 
-    log = setup_logging("codec_decode")
-    try:
+    def body(log):
         n = decode_scp(args.codec_dir, args.codes, args.out_dir, args.n_q, args.redo)
         log.info("decoded %d utterances into %s", n, args.out_dir)
-    except (ValueError, FileNotFoundError) as e:
-        log.error("%s", e)
-        return 1
-    return 0
+
+    return run_stage("codec_decode", body)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from espnet_codec_lm.utils.logging import setup_logging
+
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line flags of ``codec_eval``."""
@@ -48,23 +50,21 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = get_parser().parse_args(argv)
-    from espnet_codec_lm.utils.logging import setup_logging
 
     log = setup_logging("codec_eval")
     try:
         import torch
 
+        # lazy: codec/ imports torch, which --help does not need
         from espnet_codec_lm.codec.audio import iter_audio
         from espnet_codec_lm.codec.evaluate import evaluate, results_markdown
-        from espnet_codec_lm.codec.model import load_codec
+        from espnet_codec_lm.codec.export import export_pretrained, snapshot_codec
+        from espnet_codec_lm.codec.model import export_weights, load_codec
 
         torch.set_num_threads(args.num_threads)
         codec_dir = Path(args.codec_dir)
         if args.export_to:
             # a running training rewrites codec_dir: evaluate and ship one consistent copy
-            from espnet_codec_lm.codec.export import snapshot_codec
-            from espnet_codec_lm.codec.model import export_weights
-
             codec_dir = snapshot_codec(codec_dir, Path(args.out_dir) / "codec_evaluated")
             # evaluate exactly what is shipped (fp16 weights)
             export_weights(codec_dir / "model.safetensors", codec_dir / "model.safetensors")
@@ -77,8 +77,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(results_markdown(summary))
         if args.export_to:
-            from espnet_codec_lm.codec.export import export_pretrained
-
             cmd = "python -m espnet_codec_lm.bin.codec_eval " + shlex.join(
                 sys.argv[1:] if argv is None else argv
             )

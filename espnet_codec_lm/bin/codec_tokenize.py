@@ -21,24 +21,20 @@ from __future__ import annotations
 import argparse
 import sys
 
+from espnet_codec_lm.bin._common import add_tokenize_io, add_tokenize_run, cli_parser, run_stage
+
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line flags of ``codec_tokenize``."""
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--codec_dir", required=True, help="dir with config.yaml + model.safetensors")
-    p.add_argument("--data", required=True, help="Kaldi data dir (or a wav.scp file)")
-    p.add_argument("--out_dir", required=True, help="where <name>.{ark,scp} are written")
+    p = cli_parser(__doc__)
+    add_tokenize_io(p, "--codec_dir")
     p.add_argument("--n_q", type=int, default=3, help="codebooks (streams) to keep")
-    p.add_argument("--nj", type=int, default=1, help="parallel processes")
-    p.add_argument("--name", default="codes", help="output base name (codes_tgt for S2ST)")
-    p.add_argument("--scp_name", default="wav.scp", help="audio list inside --data")
-    p.add_argument(
-        "--redo",
-        action="store_true",
-        help="remove this --name's outputs in --out_dir (codes, shards, <name>.yaml) and start "
-        "over (needed when they were made with another codec, --n_q or data)",
+    add_tokenize_run(
+        p,
+        name="codes",
+        name_help="output base name (codes_tgt for S2ST)",
+        redo_help="remove this --name's outputs in --out_dir (codes, shards, <name>.yaml) and "
+        "start over (needed when they were made with another codec, --n_q or data)",
     )
     return p
 
@@ -46,10 +42,9 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = get_parser().parse_args(argv)
-    from espnet_codec_lm.utils.logging import setup_logging
 
-    log = setup_logging("codec_tokenize")
-    try:
+    def body(log):
+        # lazy: codec/ imports torch, which --help does not need
         from espnet_codec_lm.codec.tokenize import tokenize
 
         scp = tokenize(
@@ -63,10 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             redo=args.redo,
         )
         log.info("wrote %s", scp)
-    except (ValueError, FileNotFoundError) as e:
-        log.error("%s", e)
-        return 1
-    return 0
+
+    return run_stage("codec_tokenize", body)
 
 
 if __name__ == "__main__":

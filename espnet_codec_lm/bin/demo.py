@@ -35,7 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
+from espnet_codec_lm.data.espeak import espeak_available, synthesize
+from espnet_codec_lm.data.mini_corpus import EN_SPEAKERS, ZH_SPEAKERS
+from espnet_codec_lm.tasks.corpus import detect_lang
 from espnet_codec_lm.tasks.prompts import LANGS
+from espnet_codec_lm.utils.logging import setup_logging
 
 log = logging.getLogger("demo")
 
@@ -188,6 +192,7 @@ class DemoApp:
         overrides: list[str] | tuple[str, ...] = (),
         out_dir: str | Path | None = None,
     ) -> None:
+        # lazy: inference imports torch and transformers, which --help does not need
         from espnet_codec_lm.inference import SpeechLMInference, lm_for_task, task_config
 
         self.model_dir = Path(model)
@@ -242,9 +247,6 @@ class DemoApp:
     def default_prompt(self, lang: str) -> np.ndarray:
         """The default TTS voice of ``lang`` (see the module docstring)."""
         if lang not in self._prompts:
-            from espnet_codec_lm.data.espeak import espeak_available, synthesize
-            from espnet_codec_lm.data.mini_corpus import EN_SPEAKERS, ZH_SPEAKERS
-
             if not espeak_available():
                 raise DemoError("TTS needs a speaker prompt here (espeak-ng for the default voice)")
             voice = (EN_SPEAKERS if lang == "en" else ZH_SPEAKERS)[0]
@@ -282,8 +284,6 @@ class DemoApp:
 
     def tts(self, text: str | None, lang: str = AUTO, prompt=None) -> Result:
         """Text -> speech in the voice of ``prompt`` (its first 3 s; default voice if None)."""
-        from espnet_codec_lm.tasks.corpus import detect_lang
-
         if text is None or not text.strip():
             raise DemoError("text: empty (type a sentence to synthesise)")
         text = " ".join(text.split())
@@ -496,7 +496,6 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
-    from espnet_codec_lm.utils.logging import setup_logging
 
     setup_logging("demo")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own start-up probes

@@ -27,6 +27,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text
+from espnet_codec_lm.utils.logging import setup_logging
+
 TASKS = ("asr", "tts", "s2tt", "s2st")
 
 
@@ -72,8 +75,8 @@ def _read_wav(path: str | None, flag: str, task: str):
 
 def run(args) -> str | None:
     """Run the task; returns the text output (None for speech outputs)."""
+    # lazy: inference imports torch and transformers, which --help does not need
     from espnet_codec_lm.inference import SpeechLMInference, task_config
-    from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text
 
     task = args.task
     if task in ("tts", "s2st") and not args.out:
@@ -110,7 +113,6 @@ def run(args) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
-    from espnet_codec_lm.utils.logging import setup_logging
 
     log = setup_logging("infer")
     from transformers.utils import logging as hf_logging

@@ -28,6 +28,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from espnet_codec_lm.config import load_config
+from espnet_codec_lm.decode.config import LMDecodeConfig
+from espnet_codec_lm.utils.logging import setup_logging
+
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -59,14 +63,12 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
-    from espnet_codec_lm.utils.logging import setup_logging
 
     log = setup_logging("lm_decode")
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # the per-load weight bar would bury our own log lines
-    from espnet_codec_lm.config import load_config
-    from espnet_codec_lm.decode.config import LMDecodeConfig
+    # lazy: decode.stage imports torch and transformers, which --help does not need
     from espnet_codec_lm.decode.stage import run_lm_decode
 
     try:

@@ -21,6 +21,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from espnet_codec_lm.lm.tokenizer import has_tokenizer, load_text_tokenizer
+from espnet_codec_lm.lm.vocab import STREAM_PAD
+from espnet_codec_lm.utils.logging import setup_logging
+
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line flags."""
@@ -52,9 +56,8 @@ def export(
     skipped)."""
     import torch
 
+    # lazy: lm.model imports torch, which --help (here and in bin/pack) does not need
     from espnet_codec_lm.lm.model import SpeechLM
-    from espnet_codec_lm.lm.tokenizer import has_tokenizer, load_text_tokenizer
-    from espnet_codec_lm.lm.vocab import STREAM_PAD
 
     model = SpeechLM.from_pretrained(checkpoint, dtype="float32").eval()
     tokenizer = load_text_tokenizer(checkpoint) if has_tokenizer(checkpoint) else None
@@ -94,7 +97,6 @@ def export(
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = get_parser().parse_args(argv)
-    from espnet_codec_lm.utils.logging import setup_logging
 
     log = setup_logging("lm_export")
     try:

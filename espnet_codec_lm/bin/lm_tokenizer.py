@@ -20,6 +20,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from espnet_codec_lm.lm.tokenizer import has_tokenizer, train_sentencepiece
+from espnet_codec_lm.tasks.prompts import PromptBank
+from espnet_codec_lm.utils.logging import setup_logging
+
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line flags."""
@@ -78,9 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     from pathlib import Path
 
-    from espnet_codec_lm.lm.tokenizer import has_tokenizer, train_sentencepiece
-    from espnet_codec_lm.utils.logging import setup_logging
-
     log = setup_logging("lm_tokenizer")
     if has_tokenizer(args.out) and not args.overwrite:
         print(f"lm_tokenizer: {args.out} exists, skipped (--overwrite to retrain)")
@@ -88,8 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sentences = read_sentences(args.inputs, args.kaldi)
         if not args.no_prompts:
-            from espnet_codec_lm.tasks.prompts import PromptBank
-
             sentences += PromptBank.load(args.prompt_dir).all_texts()
         tok = train_sentencepiece(
             sentences,

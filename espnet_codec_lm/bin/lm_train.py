@@ -27,6 +27,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from espnet_codec_lm.config import load_config
+from espnet_codec_lm.train.config import LMTrainConfig
+from espnet_codec_lm.train.errors import TrainingInterrupted
+from espnet_codec_lm.utils.logging import setup_logging
+
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -55,12 +60,8 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
-    from espnet_codec_lm.utils.logging import setup_logging
 
     log = setup_logging("lm_train")
-    from espnet_codec_lm.config import load_config
-    from espnet_codec_lm.train.config import LMTrainConfig
-    from espnet_codec_lm.train.errors import TrainingInterrupted
 
     env = None
     shutdown = None
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.system:  # an empty --system keeps the config's
             overrides.append(f"system={args.system}")
         cfg = load_config(LMTrainConfig, args.config, overrides)  # fails fast, before torch
+        # lazy: torch, after the config has been checked (and not for --help)
         from espnet_codec_lm.train.build import build_trainer, link_final_model
         from espnet_codec_lm.train.distributed import init_distributed, shutdown
 

@@ -48,6 +48,10 @@ from pathlib import Path
 
 import yaml
 
+from espnet_codec_lm.bin.lm_export import export
+from espnet_codec_lm.config import read_yaml
+from espnet_codec_lm.tasks.templates import TASK_NAMES
+
 #: metrics of scores.yaml shown in the card, with their direction
 CARD_METRICS = {
     "wer": "WER (%)",
@@ -131,8 +135,6 @@ class PackedModel:
 
 def scored_tasks(scores: list[dict]) -> list[str]:
     """The tasks of ``scores`` in the toolkit's task order (``tasks.TASK_NAMES``)."""
-    from espnet_codec_lm.tasks.templates import TASK_NAMES
-
     found = {s["task"] for s in scores}
     return [t for t in TASK_NAMES if t in found]
 
@@ -272,7 +274,7 @@ def model_card(name: str, models: list[PackedModel], license_: str) -> str:
 def plan_models(exps: list[str | Path], decode_configs: list[str]) -> list[PackedModel]:
     """The models of a pack of ``exps`` and the decode configs each gets (all of them for one
     experiment; for several, each config goes to the experiment scored on its task)."""
-    from espnet_codec_lm.config import read_yaml
+    # lazy: decode.loading imports torch, which --help does not need
     from espnet_codec_lm.decode.loading import experiment_dir, resolve_checkpoint
 
     for c in decode_configs:
@@ -308,8 +310,6 @@ def plan_models(exps: list[str | Path], decode_configs: list[str]) -> list[Packe
 
 def _write_model(d: Path, m: PackedModel, dtype: str | None) -> None:
     """``model/`` and ``decode/`` of one model into ``d``."""
-    from espnet_codec_lm.bin.lm_export import export
-
     export(str(m.checkpoint), str(d / "model"), dtype)
     if m.decode_configs:
         (d / "decode").mkdir()
@@ -330,6 +330,7 @@ def pack(
 ) -> Path:
     """Write the pack of one experiment, or of several (a list; see the module docstring);
     returns its directory."""
+    # lazy: decode.loading and inference import torch (and transformers); --help needs neither
     from espnet_codec_lm.decode.loading import find_codec_dir
     from espnet_codec_lm.inference import TASKS_FILE
 

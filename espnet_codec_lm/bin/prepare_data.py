@@ -21,6 +21,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from espnet_codec_lm.config import ConfigError
+from espnet_codec_lm.data.corpora import prepare
+from espnet_codec_lm.utils.logging import setup_logging
+
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line flags."""
@@ -45,10 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = get_parser().parse_intermixed_args(argv)
     import time
-
-    from espnet_codec_lm.config import ConfigError
-    from espnet_codec_lm.data.corpora import prepare
-    from espnet_codec_lm.utils.logging import setup_logging
 
     log = setup_logging("prepare_data")
     options = {}

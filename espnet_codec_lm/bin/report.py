@@ -19,6 +19,10 @@ import argparse
 import dataclasses
 import sys
 
+from espnet_codec_lm.config import load_config
+from espnet_codec_lm.metrics.report import render
+from espnet_codec_lm.utils.logging import setup_logging
+
 
 @dataclasses.dataclass
 class ReportConfig:
@@ -47,9 +51,6 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = get_parser().parse_args(argv)
-    from espnet_codec_lm.config import load_config
-    from espnet_codec_lm.metrics.report import render
-    from espnet_codec_lm.utils.logging import setup_logging
 
     log = setup_logging("report")
     overrides = list(args.overrides)

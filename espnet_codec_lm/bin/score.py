@@ -25,6 +25,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from espnet_codec_lm.config import load_config
+from espnet_codec_lm.metrics.config import ScoringConfig
+from espnet_codec_lm.metrics.scoring import ModelBank, score_decode_dir
+from espnet_codec_lm.utils.logging import setup_logging
+
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line interface."""
@@ -50,10 +55,6 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = get_parser().parse_args(argv)
-    from espnet_codec_lm.config import load_config
-    from espnet_codec_lm.metrics.config import ScoringConfig
-    from espnet_codec_lm.metrics.scoring import ModelBank, score_decode_dir
-    from espnet_codec_lm.utils.logging import setup_logging
 
     log = setup_logging("score")
     try:

@@ -27,6 +27,21 @@ from __future__ import annotations
 import argparse
 import sys
 
+from espnet_codec_lm.config import (
+    ConfigError,
+    apply_overrides,
+    config_from_dict,
+    dump_config,
+    load_config,
+    read_yaml,
+)
+from espnet_codec_lm.lm.tokenizer import load_text_tokenizer
+from espnet_codec_lm.lm.vocab import VocabLayout
+from espnet_codec_lm.tasks.dataset import DataConfig, TaskDataset
+from espnet_codec_lm.tasks.display import render
+from espnet_codec_lm.testing.synthetic import make_synthetic_corpus
+from espnet_codec_lm.utils.logging import setup_logging
+
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line flags of ``show_example``."""
@@ -54,22 +69,14 @@ def get_parser() -> argparse.ArgumentParser:
 def _setup(args, workdir: str):
     from pathlib import Path
 
-    from espnet_codec_lm.config import load_config
-    from espnet_codec_lm.lm.vocab import VocabLayout
-    from espnet_codec_lm.tasks.dataset import DataConfig
-
     overrides = list(args.overrides) + ([f"stage={args.stage}"] if args.stage else [])
     if args.demo:
-        from espnet_codec_lm.config import dump_config
-        from espnet_codec_lm.testing.synthetic import make_synthetic_corpus
-
         corpus = make_synthetic_corpus(Path(workdir))
         dump_config(corpus.data_config(), corpus.root / "data.yaml")
         cfg = load_config(DataConfig, corpus.root / "data.yaml", overrides)
         return cfg, corpus.layout, corpus.tokenizer
     if not args.config or not args.tokenizer:
         raise ValueError("give --config and --tokenizer (or --demo)")
-    from espnet_codec_lm.lm.tokenizer import load_text_tokenizer
 
     cfg = _data_config(args.config, overrides)
     tokenizer = load_text_tokenizer(args.tokenizer)
@@ -85,15 +92,6 @@ def _data_config(path: str, overrides: list[str]):
     """The DataConfig of ``path``: a data config, or an LM training config's ``data:`` section
     with the values the trainer owns (top-level ``stage`` / ``seed``, ``batch.max_len`` /
     ``batch.micro_batch``) filled in as the trainer does; ``overrides`` apply to the data."""
-    from espnet_codec_lm.config import (
-        ConfigError,
-        apply_overrides,
-        config_from_dict,
-        load_config,
-        read_yaml,
-    )
-    from espnet_codec_lm.tasks.dataset import DataConfig
-
     raw = read_yaml(path)
     if not isinstance(raw.get("data"), dict):
         return load_config(DataConfig, path, overrides)
@@ -110,7 +108,6 @@ def _data_config(path: str, overrides: list[str]):
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = get_parser().parse_args(argv)
-    from espnet_codec_lm.utils.logging import setup_logging
 
     log = setup_logging("show_example", "WARNING")
     import tempfile
@@ -124,9 +121,6 @@ def _run(args, workdir: str, log) -> int:
         from dataclasses import replace
 
         import numpy as np
-
-        from espnet_codec_lm.tasks.dataset import TaskDataset
-        from espnet_codec_lm.tasks.display import render
 
         cfg, layout, tokenizer = _setup(args, workdir)
         if cfg.stage == "sft" and not cfg.tasks:

@@ -16,23 +16,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+from espnet_codec_lm.bin._common import add_tokenize_io, add_tokenize_run, cli_parser, run_stage
+
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line flags of ``ustokenizer_tokenize``."""
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--model_dir", required=True, help="dir with config.yaml + model.safetensors")
-    p.add_argument("--data", required=True, help="Kaldi data dir (or a wav.scp file)")
-    p.add_argument("--out_dir", required=True, help="where <name>.{ark,scp} are written")
-    p.add_argument("--nj", type=int, default=1, help="parallel processes")
-    p.add_argument("--name", default="ustokens", help="output base name")
-    p.add_argument("--scp_name", default="wav.scp", help="audio list inside --data")
-    p.add_argument(
-        "--redo",
-        action="store_true",
-        help="remove this --name's outputs in --out_dir and start over (needed when they were "
-        "made with another USTokenizer or data)",
+    p = cli_parser(__doc__)
+    add_tokenize_io(p, "--model_dir")
+    add_tokenize_run(
+        p,
+        name="ustokens",
+        name_help="output base name",
+        redo_help="remove this --name's outputs in --out_dir and start over (needed when they "
+        "were made with another USTokenizer or data)",
     )
     return p
 
@@ -40,20 +36,17 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = get_parser().parse_args(argv)
-    from espnet_codec_lm.utils.logging import setup_logging
 
-    log = setup_logging("ustokenizer_tokenize")
-    try:
+    def body(log):
+        # lazy: ustokenizer/ imports torch, which --help does not need
         from espnet_codec_lm.ustokenizer.tokenize import tokenize
 
         scp = tokenize(
             args.model_dir, args.data, args.out_dir, args.nj, args.name, args.scp_name, args.redo
         )
         log.info("wrote %s", scp)
-    except (ValueError, FileNotFoundError) as e:
-        log.error("%s", e)
-        return 1
-    return 0
+
+    return run_stage("ustokenizer_tokenize", body)
 
 
 if __name__ == "__main__":

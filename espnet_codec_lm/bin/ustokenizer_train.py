@@ -21,50 +21,30 @@ from __future__ import annotations
 import argparse
 import sys
 
+from espnet_codec_lm.bin._common import run_trainer, train_parser
+
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line flags of ``ustokenizer_train``."""
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    return train_parser(
+        __doc__,
+        config_help="USTokenizerTrainConfig YAML",
+        kept_keys="max_steps / log_every / valid_every / ckpt_every_s / num_threads",
     )
-    p.add_argument("--config", required=True, help="USTokenizerTrainConfig YAML")
-    p.add_argument("--exp_dir", required=True, help="experiment directory (checkpoints, logs)")
-    p.add_argument("--no_resume", action="store_true", help="ignore an existing checkpoint")
-    p.add_argument(
-        "--allow_config_change",
-        action="store_true",
-        help="resume although the config differs from the experiment's config.yaml in more than "
-        "max_steps / log_every / valid_every / ckpt_every_s / num_threads (each change is logged)",
-    )
-    p.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. max_steps=100")
-    return p
+
+
+def _trainer():
+    """The config class and the ``train`` function that :func:`run_trainer` runs."""
+    # lazy: ustokenizer/ imports torch, which --help does not need
+    from espnet_codec_lm.ustokenizer.config import USTokenizerTrainConfig
+    from espnet_codec_lm.ustokenizer.trainer import train
+
+    return USTokenizerTrainConfig, train
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    args = get_parser().parse_args(argv)
-    from espnet_codec_lm.utils.logging import setup_logging
-
-    log = setup_logging("ustokenizer_train")
-    try:
-        from espnet_codec_lm.config import load_config
-        from espnet_codec_lm.ustokenizer.config import USTokenizerTrainConfig
-        from espnet_codec_lm.ustokenizer.trainer import train
-        from espnet_codec_lm.utils.provenance import command_line
-
-        cfg = load_config(USTokenizerTrainConfig, args.config, args.overrides)
-        command = command_line("python -m espnet_codec_lm.bin.ustokenizer_train", argv)
-        train(
-            cfg,
-            args.exp_dir,
-            resume=not args.no_resume,
-            command=command,
-            allow_config_change=args.allow_config_change,
-        )
-    except (ValueError, FileNotFoundError) as e:
-        log.error("%s", e)
-        return 1
-    return 0
+    return run_trainer("ustokenizer_train", get_parser().parse_args(argv), argv, _trainer)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,12 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
+from espnet_codec_lm.config import ConfigError, load_config
+from espnet_codec_lm.data.data_dir import write_data_dir
+from espnet_codec_lm.data.kaldi_io import DataDirError, write_table
+from espnet_codec_lm.data.validate import clean_data_dir, validate_data_dir
+from espnet_codec_lm.utils.logging import setup_logging
+
 
 @dataclass
 class ValidateConfig:
@@ -60,11 +66,6 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = get_parser().parse_intermixed_args(argv)
-    from espnet_codec_lm.config import ConfigError, load_config
-    from espnet_codec_lm.data.data_dir import write_data_dir
-    from espnet_codec_lm.data.kaldi_io import DataDirError, write_table
-    from espnet_codec_lm.data.validate import clean_data_dir, validate_data_dir
-    from espnet_codec_lm.utils.logging import setup_logging
 
     log = setup_logging("validate_data_dir")
     overrides = [f"{k}={getattr(args, k)}" for k in (*FLAGS, "nj") if getattr(args, k) is not None]

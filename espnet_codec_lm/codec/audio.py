@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from espnet_codec_lm.data.audio import load_audio as _load
 from espnet_codec_lm.data.kaldi_io import DataDirError, read_table
 
 
@@ -51,8 +52,6 @@ def load_audio(
     and missing, corrupt or truncated files, empty audio and NaN/Inf samples raise a one-line
     :class:`~espnet_codec_lm.data.audio.AudioError` naming the utterance.
     """
-    from espnet_codec_lm.data.audio import load_audio as _load
-
     return _load(value, sample_rate, utt, start, end)
 
 

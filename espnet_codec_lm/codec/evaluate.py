@@ -19,10 +19,11 @@ import numpy as np
 import torch
 import yaml
 
-from espnet_codec_lm.codec.metrics import mel_distance, pesq_score, si_snr, stoi_score
+from espnet_codec_lm.codec.metrics import log_mel, mel_distance, pesq_score, si_snr, stoi_score
 from espnet_codec_lm.codec.model import SoundStreamCodec
 from espnet_codec_lm.codec.trainer import codebook_usage
 from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text, id_path
+from espnet_codec_lm.utils.progress import progress
 
 log = logging.getLogger("codec_eval")
 METRICS = ("mel_distance", "si_snr", "pesq_wb", "pesq_nb", "stoi")
@@ -39,8 +40,6 @@ def evaluate(
     """Score ``codec`` on ``(utt_id, audio)`` pairs; write the files listed above; return the
     summary (``{"n_q": {n: {metric: mean}}, "usage": {...}, "num_utts": N, "num_scored": K,
     "dropped": {utt: why}}``): every mean is over the same K utterances."""
-    from espnet_codec_lm.utils.progress import progress
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sr = codec.sample_rate
@@ -150,8 +149,6 @@ def plot_spectrograms(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from espnet_codec_lm.codec.metrics import log_mel
 
     keys = sorted(hyps)
     show = [k for k in keys if k in (1, 3)] + ([keys[-1]] if keys[-1] not in (1, 3) else [])

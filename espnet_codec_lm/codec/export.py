@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from espnet_codec_lm.codec.evaluate import results_markdown
+from espnet_codec_lm.codec.model import export_weights
 from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text
 
 GOALS = "STOI >= 0.85, PESQ (wb) >= 2.0 and at least half of each codebook's codes in use"
@@ -68,7 +69,6 @@ def export_pretrained(
     """
     codec_dir, out_dir = Path(codec_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    from espnet_codec_lm.codec.model import export_weights
 
     export_weights(codec_dir / "model.safetensors", out_dir / "model.safetensors")
     with atomic_path(out_dir / "config.yaml") as tmp:

@@ -18,6 +18,8 @@ from espnet_codec_lm.codec.abs_codec import AbsCodec, check_waveform
 from espnet_codec_lm.codec.config import CodecModelConfig
 from espnet_codec_lm.codec.modules import build_decoder, build_encoder
 from espnet_codec_lm.codec.quantizer import ResidualVQ
+from espnet_codec_lm.config import config_from_dict, dump_config, read_yaml
+from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text, staged_dir
 
 
 class SoundStreamCodec(nn.Module, AbsCodec):
@@ -104,8 +106,6 @@ class SoundStreamCodec(nn.Module, AbsCodec):
 
 def codec_model_config_from_yaml(path: str | Path) -> CodecModelConfig:
     """Read a codec ``config.yaml``: a model config, or a training config (its ``model``)."""
-    from espnet_codec_lm.config import config_from_dict, read_yaml
-
     data = read_yaml(path)
     if "model" in data and isinstance(data["model"], dict):
         data = data["model"]
@@ -121,8 +121,6 @@ def load_codec(codec_dir: str | Path, device: str = "cpu") -> SoundStreamCodec:
     if not weights.is_file():
         raise FileNotFoundError(f"{weights}: no codec weights")
     from safetensors import safe_open
-
-    from espnet_codec_lm.config import read_yaml
 
     model = SoundStreamCodec(codec_model_config_from_yaml(codec_dir / "config.yaml"))
     data = read_yaml(codec_dir / "config.yaml")
@@ -166,8 +164,6 @@ def export_weights(src: str | Path, dest: str | Path, half: bool = True) -> None
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from espnet_codec_lm.utils.fileio import atomic_path
-
     state = load_file(str(src))
     with safe_open(str(src), "pt") as f:
         metadata = f.metadata()  # the config digest travels with the weights
@@ -209,9 +205,6 @@ def save_codec(
     ``model`` is any module with a ``cfg`` dataclass (the codec; the USTokenizer saves its
     directory through here too)."""
     from safetensors.torch import save_file
-
-    from espnet_codec_lm.config import dump_config, read_yaml
-    from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text, staged_dir
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     with staged_dir(codec_dir) as new:

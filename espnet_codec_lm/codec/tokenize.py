@@ -28,7 +28,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from espnet_codec_lm.codec.abs_codec import CodecInputError
+from espnet_codec_lm.codec.audio import list_utterances, load_audio
+from espnet_codec_lm.codec.model import load_codec
+from espnet_codec_lm.config import config_changes, read_yaml
 from espnet_codec_lm.data.kaldi_io import num_frames_path
+from espnet_codec_lm.utils.fileio import atomic_write_bytes, atomic_write_text, sha256_files
 
 log = logging.getLogger("codec_tokenize")
 
@@ -46,8 +51,6 @@ def _done_ids(scp: Path) -> set[str]:
     lines = raw.split(b"\n")
     complete = lines[:-1]  # the part after the last newline is torn (or empty)
     if lines[-1]:
-        from espnet_codec_lm.utils.fileio import atomic_write_bytes
-
         atomic_write_bytes(scp, b"".join(line + b"\n" for line in complete))
     return {line.split(b" ", 1)[0].decode() for line in complete if line.strip()}
 
@@ -63,8 +66,6 @@ def append_codes(
     ``sample_rate`` to an integer array ``[T, n_q]`` and raises an error naming ``utt``.
     Shared by every tokenizer of the toolkit (the codec's, the USTokenizer's)."""
     import kaldiio
-
-    from espnet_codec_lm.codec.audio import load_audio
 
     ark, scp = Path(out_prefix + ".ark"), Path(out_prefix + ".scp")
     done = _done_ids(scp)
@@ -99,9 +100,6 @@ def encode_shard(
     torch.set_num_threads(num_threads)
 
     def load() -> tuple[Callable[[np.ndarray, str], np.ndarray], int]:
-        from espnet_codec_lm.codec.abs_codec import CodecInputError
-        from espnet_codec_lm.codec.model import load_codec
-
         codec = load_codec(codec_dir)
         dtype = codes_dtype(codec.codebook_size)
 
@@ -123,9 +121,6 @@ def _shard_worker(args: tuple) -> int:
 
 def codes_provenance(codec_dir: str | Path, src: str | Path, n_q: int) -> dict:
     """What makes the codes of ``src`` (a data dir or an audio list): see the module docstring."""
-    from espnet_codec_lm.codec.model import load_codec
-    from espnet_codec_lm.utils.fileio import sha256_files
-
     codec_dir, src = Path(codec_dir), Path(src)
     codec = load_codec(codec_dir)
     if not 1 <= n_q <= codec.num_codebooks:
@@ -148,8 +143,6 @@ def codes_provenance(codec_dir: str | Path, src: str | Path, n_q: int) -> dict:
 def provenance_changes(old: dict, new: dict) -> list[str]:
     """Keys whose values differ (paths are recorded for people, not compared: a moved
     directory with the same content makes the same codes)."""
-    from espnet_codec_lm.config import config_changes
-
     return [
         f"{k}: {o!r} -> {n!r}" for k, o, n in config_changes(old, new) if not k.endswith(".path")
     ]
@@ -194,8 +187,6 @@ def utterances_of(
 ) -> tuple[Path, list[tuple[str, str, float | None, float | None]]]:
     """The audio list a tokenizer reads for ``data`` (a data dir, whose ``scp_name`` is read,
     or a scp file) and its utterances; ids are checked before anything is written."""
-    from espnet_codec_lm.codec.audio import list_utterances
-
     data = Path(data)
     src = data / scp_name if data.is_dir() and scp_name != "wav.scp" else data
     utts = list_utterances(src)
@@ -219,9 +210,6 @@ def write_codes(
     ``worker(job(shard_utts, shard_prefix))`` over ``nj`` shards (processes when ``nj`` > 1;
     ``worker`` must be a module-level function) and merge the shards. Returns the scp."""
     import kaldiio
-
-    from espnet_codec_lm.config import read_yaml
-    from espnet_codec_lm.utils.fileio import atomic_write_text
 
     out_dir = Path(out_dir)
     final_scp = out_dir / f"{name}.scp"

@@ -34,8 +34,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from espnet_codec_lm.codec.audio import iter_audio
 from espnet_codec_lm.codec.augment import SegmentSampler
 from espnet_codec_lm.codec.config import CodecTrainConfig
+from espnet_codec_lm.codec.discriminators import CodecDiscriminator
 from espnet_codec_lm.codec.losses import (
     MultiResolutionSTFTLoss,
     MultiScaleMelLoss,
@@ -48,6 +50,7 @@ from espnet_codec_lm.config import check_resume_config, dump_config
 from espnet_codec_lm.utils import checkpoint_io as cio
 from espnet_codec_lm.utils import provenance
 from espnet_codec_lm.utils.fileio import atomic_path, staged_dir
+from espnet_codec_lm.utils.progress import progress
 from espnet_codec_lm.utils.signals import StopRequest
 
 log = logging.getLogger("codec_train")
@@ -96,8 +99,6 @@ class CodecTrainer:
         self.model.quantizer.gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.disc = None
         if cfg.loss.adv_weight > 0 or cfg.loss.feat_weight > 0:
-            from espnet_codec_lm.codec.discriminators import CodecDiscriminator
-
             self.disc = CodecDiscriminator(cfg.discriminator)
         o = cfg.optim
         self.opt_g = torch.optim.AdamW(
@@ -394,9 +395,6 @@ def train(
     ``checkpoint.pt``) when present (a
     config that differs from the saved one beyond ``RESUME_MAY_CHANGE`` is refused unless
     ``allow_config_change``)."""
-    from espnet_codec_lm.codec.audio import iter_audio
-    from espnet_codec_lm.utils.progress import progress
-
     exp_dir = Path(exp_dir)
     torch.set_num_threads(cfg.num_threads)
     ckpt = find_checkpoint(exp_dir) if resume else None

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from espnet_codec_lm.data.audio import audio_duration, load_audio
 from espnet_codec_lm.data.kaldi_io import DataDirError, read_table, write_table
 
 # files every data dir has; the others are optional
@@ -83,8 +84,6 @@ class DataDir:
 
     def load_audio(self, utt: str, sample_rate: int = 16000) -> np.ndarray:
         """Utterance audio as mono float32 at ``sample_rate``; ``AudioError`` names utt + file."""
-        from espnet_codec_lm.data.audio import load_audio
-
         entry, start, end = self.audio_entry(utt)
         src = f"{self.path}/wav.scp" if self.path else "wav.scp"
         return load_audio(entry, sample_rate, utt, start, end, source=src)
@@ -95,7 +94,6 @@ class DataDir:
         ``wav.scp`` and the utterance."""
         if self.utt2dur is not None and set(self.utt2dur) >= set(self.utt2spk):
             return {u: self.utt2dur[u] for u in self.utt_ids}
-        from espnet_codec_lm.data.audio import audio_duration
 
         out: dict[str, float] = {}
         for utt in self.utt_ids:

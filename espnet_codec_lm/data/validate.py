@@ -20,7 +20,7 @@ from pathlib import Path
 
 from espnet_codec_lm.data.audio import AudioError, load_audio
 from espnet_codec_lm.data.data_dir import REQUIRED, DataDir, Segment
-from espnet_codec_lm.data.kaldi_io import Problem, parse_table
+from espnet_codec_lm.data.kaldi_io import DataDirError, Problem, parse_table
 from espnet_codec_lm.utils.progress import progress
 
 log = logging.getLogger(__name__)
@@ -184,8 +184,6 @@ def clean_data_dir(dd: DataDir, problems: list[Problem]) -> tuple[DataDir, list[
     """
     fatal = [pr for pr in problems if pr.utt is None and pr.message.startswith("missing")]
     if fatal:
-        from espnet_codec_lm.data.kaldi_io import DataDirError
-
         raise DataDirError(str(fatal[0]))
     bad = {pr.utt for pr in problems if pr.utt is not None and "not sorted" not in pr.message}
     keep = [u for u in dd.utt2spk if u not in bad]

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from espnet_codec_lm.lm.model import META_FILE
+from espnet_codec_lm.codec.model import load_codec
+from espnet_codec_lm.lm.model import META_FILE, SpeechLM
+from espnet_codec_lm.lm.tokenizer import has_tokenizer, load_text_tokenizer
 
 
 class CheckpointNotFound(ValueError):
@@ -66,9 +68,6 @@ def resolve_device(device: str) -> str:
 
 def load_lm(path: str | Path, dtype: str = "float32", device: str = "cpu"):
     """``(model in eval mode, text tokenizer, checkpoint dir)`` from a checkpoint / experiment."""
-    from espnet_codec_lm.lm.model import SpeechLM
-    from espnet_codec_lm.lm.tokenizer import has_tokenizer, load_text_tokenizer
-
     device = resolve_device(device)
     ckpt = resolve_checkpoint(path)
     model = SpeechLM.from_pretrained(ckpt, dtype=dtype, device=device).eval()
@@ -103,8 +102,6 @@ def find_codec_dir(codec: str | Path | None, lm_path: str | Path | None = None) 
 
 def load_codec_dir(codec_dir: str | Path, device: str = "cpu"):
     """An eval-mode :class:`~espnet_codec_lm.codec.abs_codec.AbsCodec` from a codec directory."""
-    from espnet_codec_lm.codec.model import load_codec
-
     try:
         return load_codec(codec_dir, device=resolve_device(device))
     except FileNotFoundError as e:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from espnet_codec_lm.codec.model import load_codec
 from espnet_codec_lm.lm.config import INIT_TEXT_LLM, SpeechLMConfig
 from espnet_codec_lm.lm.model import SpeechLM, SpeechLMError
 from espnet_codec_lm.lm.tokenizer import TextTokenizer, has_tokenizer, load_text_tokenizer
@@ -201,8 +202,6 @@ def _copy_text_llm(model: SpeechLM, base_dir: Path, scheme: str) -> None:
 @torch.no_grad()
 def _codec_rows(model: SpeechLM, codec_dir: str, seed: int = 0) -> None:
     """Codec embedding rows from the codec's codebooks (``new_rows_init: codec``)."""
-    from espnet_codec_lm.codec.model import load_codec
-
     lay = model.layout
     codec = load_codec(codec_dir)
     if codec.codebook_size != lay.codebook_size or codec.num_codebooks < lay.num_streams:

@@ -30,7 +30,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from espnet_codec_lm.utils.fileio import atomic_write_text
+from espnet_codec_lm.utils.fileio import atomic_open, atomic_write_text
 
 #: name of the small JSON file that says which kind a tokenizer directory holds
 META_NAME = "text_tokenizer.json"
@@ -153,8 +153,6 @@ class SentencePieceTokenizer(TextTokenizer):
         return int(self.sp.get_piece_size())
 
     def _save_files(self, directory: Path) -> None:
-        from espnet_codec_lm.utils.fileio import atomic_open
-
         with atomic_open(directory / SPM_MODEL_NAME, "wb") as f:
             f.write(self._model_bytes)
 

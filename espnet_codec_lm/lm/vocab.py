@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from espnet_codec_lm.utils.fileio import atomic_write_text, read_json_object
+
 #: value of an unused stream at a text/boundary position (never a valid id)
 STREAM_PAD = -1
 #: label value ignored by the loss (PyTorch's cross-entropy default)
@@ -129,14 +131,10 @@ class VocabLayout:
         return d
 
     def save(self, path: str | Path) -> None:
-        from espnet_codec_lm.utils.fileio import atomic_write_text
-
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> VocabLayout:
-        from espnet_codec_lm.utils.fileio import read_json_object
-
         d = read_json_object(path)
         size = d.pop("size", None)
         try:

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from espnet_codec_lm.metrics.paper import PAPER, PAPER_PROTOCOL, SYSTEMS
+from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -452,8 +453,6 @@ def plot_table(table: Table, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from espnet_codec_lm.utils.fileio import atomic_path
-
     systems = [s for s, _ in table.rows]
     fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols) + 1, 3.6), squeeze=False)
     for ax, col in zip(axes[0], cols):
@@ -478,8 +477,6 @@ def render(
     exp_root: str | Path, output: str | Path, plots: bool = True, title: str = "Results"
 ) -> str:
     """Write RESULTS.md (and PNG charts beside it); returns the markdown."""
-    from espnet_codec_lm.utils.fileio import atomic_write_text
-
     output = Path(output)
     runs = collect(exp_root)
     lines = [

@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from espnet_codec_lm.metrics.asr import asr_name, load_recognizer
 from espnet_codec_lm.metrics.audio import load_audio, read_table
 from espnet_codec_lm.metrics.config import ModelUnavailable, ScoringConfig, resolve_device
-from espnet_codec_lm.metrics.layout import DecodeDir, References, reference_spec
+from espnet_codec_lm.metrics.layout import DecodeDir, References, read_decode_dir, reference_spec
 from espnet_codec_lm.metrics.normalize import TextNormalizer, is_char_lang, load_spelling_mapping
+from espnet_codec_lm.metrics.speaker import load_speaker_model
 from espnet_codec_lm.metrics.text import bleu, error_rate_for_lang, target_lang_share
 from espnet_codec_lm.utils.fileio import atomic_open
 from espnet_codec_lm.utils.progress import progress
@@ -67,13 +69,10 @@ class ModelBank:
 
     def _load(self, kind: str):
         if kind == "asr":
-            from espnet_codec_lm.metrics.asr import load_recognizer
-
             return load_recognizer(self.cfg.asr, self.device)
         if kind == "speaker":
-            from espnet_codec_lm.metrics.speaker import load_speaker_model
-
             return load_speaker_model(self.cfg.speaker.path, self.device)
+        # lazy: utmos imports torch, needed only when a MOS model is loaded
         from espnet_codec_lm.metrics.utmos import load_mos_model
 
         return load_mos_model(self.cfg.mos.path, self.device)
@@ -81,8 +80,6 @@ class ModelBank:
     def name(self, kind: str) -> str:
         """How the protocol names a model: ``whisper:whisper-large-v3``, ``rawnet3-vox``, ..."""
         if kind == "asr":
-            from espnet_codec_lm.metrics.asr import asr_name
-
             return asr_name(self.cfg.asr) if self.cfg.asr.kind != "none" else "none"
         c = self.cfg.speaker if kind == "speaker" else self.cfg.mos
         return c.name or (Path(c.path).name if c.path else "none")
@@ -489,8 +486,6 @@ def score_decode_dir(
     """Score one decode dir and write its results; None when it was already scored with the
     same inputs and configuration (``force`` rescores)."""
     import yaml
-
-    from espnet_codec_lm.metrics.layout import read_decode_dir
 
     dd = read_decode_dir(decode_dir)
     data_dir = data_dir or dd.meta.get("data_dir")

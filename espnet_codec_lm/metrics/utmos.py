@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from espnet_codec_lm.metrics.config import ModelUnavailable
+from espnet_codec_lm.metrics.speaker import load_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -225,8 +226,6 @@ class MOSPredictor:
     sample_rate = 16000
 
     def __init__(self, path: str | Path, device: str = "cpu") -> None:
-        from espnet_codec_lm.metrics.speaker import load_state_dict
-
         self.path = Path(path)
         self.model = UTMOS22Strong.from_speechmos_state_dict(load_state_dict(self.path))
         self.model.to(device).eval()

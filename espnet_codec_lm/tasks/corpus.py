@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from espnet_codec_lm.config import ConfigError, read_yaml
 from espnet_codec_lm.data.kaldi_io import num_frames_path, read_table
 from espnet_codec_lm.lm.vocab import VocabLayout
 from espnet_codec_lm.tasks.prompts import LANGS
@@ -232,8 +233,6 @@ def check_codes_provenance(scp: str | Path, layout: VocabLayout) -> dict | None:
     """The ``<name>.yaml`` that ``codec_tokenize`` writes beside ``<name>.scp`` (``None`` for
     codes without one); codes of a codec whose codebook size differs from the LM vocabulary's,
     or with fewer codebooks than its streams, are a one-line error naming that file."""
-    from espnet_codec_lm.config import ConfigError, read_yaml
-
     p = Path(scp).with_suffix(".yaml")
     if Path(scp).suffix != ".scp" or not p.is_file():
         return None

@@ -39,6 +39,7 @@ from typing import Literal
 
 import numpy as np
 
+from espnet_codec_lm.config import config_from_dict
 from espnet_codec_lm.data.hooks import HookConfig, load_punctuator, load_translator
 from espnet_codec_lm.lm.vocab import VocabLayout
 from espnet_codec_lm.tasks.corpus import (
@@ -513,7 +514,6 @@ def build_sources(
     """``(train, valid)`` sources from the trainer's ``data:`` section. ``trainer_fields`` are
     the values the trainer's own config owns and that win over the section, e.g.
     ``stage=cfg.stage, seed=cfg.seed, max_len=cfg.batch.max_len, batch_size=cfg.batch.micro_batch``."""
-    from espnet_codec_lm.config import config_from_dict
 
     cfg = replace(config_from_dict(DataConfig, data, "data"), **trainer_fields)
     train = TaskDataset(cfg, layout, tokenizer, rank, world_size)

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from espnet_codec_lm.data.data_dir import DataDir, write_data_dir
+from espnet_codec_lm.data.mini_corpus import SIZES, generate
+
 SAMPLE_RATE = 16000
 
 
@@ -100,8 +103,6 @@ def make_data_dir(
     Utterance ids are ``spk{j}-utt{i:03d}``; transcripts are short distinct sentences in
     ``lang`` (``en`` words, ``zh`` characters); ``text.<other>`` holds a dummy translation.
     """
-    from espnet_codec_lm.data.data_dir import DataDir, write_data_dir
-
     root = Path(root)
     rng = np.random.default_rng(seed)
     durs = seconds if isinstance(seconds, list) else [seconds] * n_utts
@@ -136,8 +137,6 @@ def make_data_dir(
 def make_tiny_corpus(out: str | Path, seed: int = 0, nj: int = 2) -> Path:
     """The mini bilingual corpus at ``--size tiny`` (needs espeak-ng; ~5 s on 2 cores)."""
     import dataclasses
-
-    from espnet_codec_lm.data.mini_corpus import SIZES, generate
 
     generate(out, dataclasses.replace(SIZES["tiny"], seed=seed), nj=nj)
     return Path(out)

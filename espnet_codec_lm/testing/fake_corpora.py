@@ -33,7 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
+from espnet_codec_lm.data.espeak import espeak_available, synthesize
 from espnet_codec_lm.data.grammar import SentencePair, sample_unique_pairs
+from espnet_codec_lm.data.mini_corpus import EN_SPEAKERS, TARGET_VOICE, ZH_SPEAKERS
+from espnet_codec_lm.testing.audio import speech_like
 
 SAMPLE_RATE = 16000
 _EN_PUNCT = re.compile(r"[^A-Za-z' ]+")
@@ -60,8 +63,6 @@ class SpeechMaker:
     _pool: list[SentencePair] = field(init=False, repr=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        from espnet_codec_lm.data.espeak import espeak_available
-
         self._rng = np.random.default_rng(self.seed)
         if self.use_espeak is None:
             self.use_espeak = espeak_available()
@@ -82,12 +83,8 @@ class SpeechMaker:
     def speak(self, text: str, lang: str, speaker: int = 0, sample_rate: int = SAMPLE_RATE):
         """Mono float32 speech of ``text`` by voice number ``speaker`` of ``lang``."""
         if self.use_espeak:
-            from espnet_codec_lm.data.espeak import synthesize
-            from espnet_codec_lm.data.mini_corpus import EN_SPEAKERS, ZH_SPEAKERS
-
             voices = EN_SPEAKERS if lang == "en" else ZH_SPEAKERS
             return synthesize(text, lang, voices[speaker % len(voices)], sample_rate)
-        from espnet_codec_lm.testing.audio import speech_like
 
         seconds = 0.6 + 0.06 * len(text)
         digest = hashlib.sha256(f"{speaker}:{text}".encode()).digest()
@@ -97,9 +94,6 @@ class SpeechMaker:
     def target_speak(self, text: str, sample_rate: int = SAMPLE_RATE):
         """The single S2ST target voice (Mandarin)."""
         if self.use_espeak:
-            from espnet_codec_lm.data.espeak import synthesize
-            from espnet_codec_lm.data.mini_corpus import TARGET_VOICE
-
             return synthesize(text, "zh", TARGET_VOICE, sample_rate)
         return self.speak(text, "zh", 99, sample_rate)
 

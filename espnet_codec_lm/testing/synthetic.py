@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from espnet_codec_lm.data.grammar import sample_unique_pairs
+from espnet_codec_lm.lm.tokenizer import train_sentencepiece
 from espnet_codec_lm.lm.vocab import VocabLayout
 from espnet_codec_lm.tasks.corpus import SpeechSetConfig
 from espnet_codec_lm.tasks.dataset import DataConfig
@@ -75,9 +77,6 @@ def make_synthetic_corpus(
 ) -> SyntheticCorpus:
     """Write a synthetic corpus under ``out`` and return its layout and tokenizer."""
     import kaldiio
-
-    from espnet_codec_lm.data.grammar import sample_unique_pairs
-    from espnet_codec_lm.lm.tokenizer import train_sentencepiece
 
     out = Path(out)
     rng = np.random.default_rng(seed)

@@ -14,6 +14,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from espnet_codec_lm.codec.config import (
+    CodecModelConfig,
+    DecoderConfig,
+    EncoderConfig,
+    QuantizerConfig,
+)
+from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
+from espnet_codec_lm.lm.build import build_speech_lm
+from espnet_codec_lm.lm.config import SpeechLMConfig
+from espnet_codec_lm.lm.tokenizer import HFTextTokenizer, train_sentencepiece
+
 #: a few sentences of both languages; enough for a byte-level BPE / sentencepiece of ~300 ids
 TINY_CORPUS = (
     "the cat sat on the mat.",
@@ -57,8 +68,6 @@ def make_tiny_hf_tokenizer(directory: str | Path, vocab_size: int = 320, corpus=
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from espnet_codec_lm.lm.tokenizer import HFTextTokenizer
-
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -78,8 +87,6 @@ def make_tiny_hf_tokenizer(directory: str | Path, vocab_size: int = 320, corpus=
 
 def make_tiny_spm_tokenizer(directory: str | Path, vocab_size: int = 400, corpus=TINY_CORPUS):
     """A sentencepiece BPE trained by the toolkit on ``corpus``, saved in ``directory``."""
-    from espnet_codec_lm.lm.tokenizer import train_sentencepiece
-
     return train_sentencepiece(list(corpus) * 20, directory, vocab_size=vocab_size)
 
 
@@ -119,9 +126,6 @@ def make_tiny_speech_lm(
     from a fresh tiny base written to ``<directory>_base`` when ``base_llm`` is None)."""
     import torch
 
-    from espnet_codec_lm.lm.build import build_speech_lm
-    from espnet_codec_lm.lm.config import SpeechLMConfig
-
     directory = Path(directory)
     if base_llm is None:
         base_llm = make_tiny_base_llm(directory.parent / (directory.name + "_base"), seed=seed)
@@ -142,14 +146,6 @@ def make_tiny_codec(directory, codebook_size: int = 16, seed: int = 0):
     """A random tiny codec directory (config.yaml + model.safetensors), 3 codebooks of
     ``codebook_size`` in a 16-dimensional latent, loadable by ``load_codec``."""
     import torch
-
-    from espnet_codec_lm.codec.config import (
-        CodecModelConfig,
-        DecoderConfig,
-        EncoderConfig,
-        QuantizerConfig,
-    )
-    from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
 
     cfg = CodecModelConfig(
         latent_dim=16,

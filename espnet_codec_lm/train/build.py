@@ -25,12 +25,19 @@ from espnet_codec_lm.config import ConfigError, config_from_dict
 from espnet_codec_lm.dual.config import DualConfig
 from espnet_codec_lm.dual.data import build_dual_sources
 from espnet_codec_lm.dual.model import DualSpeechLM, is_dual_checkpoint
+from espnet_codec_lm.lm.build import build_speech_lm
+from espnet_codec_lm.lm.config import SpeechLMConfig
 from espnet_codec_lm.lm.model import SpeechLM
+from espnet_codec_lm.tasks.corpus import SpeechSetConfig
+from espnet_codec_lm.tasks.dataset import build_sources
+from espnet_codec_lm.tasks.sequence import BuildConfig
 from espnet_codec_lm.train.config import LMTrainConfig
 from espnet_codec_lm.train.data import SyntheticSource, SyntheticValid
+from espnet_codec_lm.train.decode_monitor import DecodeMonitor
 from espnet_codec_lm.train.distributed import DistEnv
 from espnet_codec_lm.train.evaluate import read_heldout_lines, text_ppl_batches
 from espnet_codec_lm.train.trainer import TextEval, Trainer
+from espnet_codec_lm.utils.seed import set_seed
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +115,6 @@ def build_model(cfg: LMTrainConfig) -> ModelBundle:
     """The SpeechLM of ``cfg.model`` in fp32 (FSDP casts to bf16 for compute on GPU); with a
     ``model.dual`` section, a DualSpeechLM around it (its acoustic decoder from ``init`` when
     that is a DualSpeechLM checkpoint, else new)."""
-    from espnet_codec_lm.lm.build import build_speech_lm
-    from espnet_codec_lm.lm.config import SpeechLMConfig
 
     section = dict(cfg.model)
     dual = section.pop("dual", None)
@@ -159,8 +164,6 @@ def build_data(cfg: LMTrainConfig, bundle: ModelBundle, env: DistEnv):
         )
         return src, SyntheticValid(src, dcfg.valid_batches)
     if kind == "tasks":
-        from espnet_codec_lm.tasks.dataset import build_sources
-
         # these numbers are set once, in the trainer's own sections
         owned = {
             "stage": cfg.stage,
@@ -217,7 +220,6 @@ def build_trainer(
 ) -> Trainer:
     """Everything for :meth:`Trainer.fit`. The model is initialised identically on every rank
     (FSDP keeps each rank's shard of the same full tensor)."""
-    from espnet_codec_lm.utils.seed import set_seed
 
     set_seed(cfg.seed)
     bundle = build_model(cfg)
@@ -249,14 +251,11 @@ def build_decode_monitor(cfg: LMTrainConfig, bundle: ModelBundle):
         return None
     if cfg.data.get("kind") != "tasks" or not cfg.data.get("valid_speech_sets"):
         raise ConfigError("eval.decode_every_steps needs data.kind: tasks and valid_speech_sets")
-    from espnet_codec_lm.tasks.corpus import SpeechSetConfig
-    from espnet_codec_lm.train.decode_monitor import DecodeMonitor
 
     sets = [
         config_from_dict(SpeechSetConfig, s, "data.valid_speech_sets")
         for s in cfg.data["valid_speech_sets"]
     ]
-    from espnet_codec_lm.tasks.sequence import BuildConfig
 
     build = config_from_dict(BuildConfig, cfg.data.get("build") or {}, "data.build")
     return DecodeMonitor.from_data(

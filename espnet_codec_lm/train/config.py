@@ -11,8 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-from espnet_codec_lm.config import ConfigError
+from espnet_codec_lm.config import ConfigError, config_from_dict
+from espnet_codec_lm.dual.config import DualConfig
+from espnet_codec_lm.dual.data import AcousticDataConfig
+from espnet_codec_lm.lm.config import SpeechLMConfig
 from espnet_codec_lm.metrics.paper import OTHER_SYSTEMS, SYSTEMS
+from espnet_codec_lm.tasks.dataset import DataConfig
 
 SYSTEM_NAMES = SYSTEMS + OTHER_SYSTEMS
 
@@ -150,25 +154,18 @@ class LMTrainConfig:
         """Type the ``model`` and ``data`` sections now, with the dataclasses their builders use,
         so that a misspelt key or a bad value fails when the config is loaded, not after the
         distributed start and the model build. The sections stay dicts (the builders read them)."""
-        from espnet_codec_lm.config import config_from_dict
-        from espnet_codec_lm.lm.config import SpeechLMConfig
-
         model = dict(self.model)
         dual = model.pop("dual", None)  # DualSpeechLM: the acoustic side (espnet_codec_lm.dual)
         config_from_dict(SpeechLMConfig, model, "model")
         data = dict(self.data)
         if dual is not None:
-            from espnet_codec_lm.dual.config import DualConfig
-            from espnet_codec_lm.dual.data import AcousticDataConfig
-
             config_from_dict(DualConfig, dual, "model.dual")
             config_from_dict(AcousticDataConfig, data.pop("acoustic", None) or {}, "data.acoustic")
         kind = data.get("kind", "synthetic")
         if kind == "tasks":
-            from espnet_codec_lm.tasks.dataset import DataConfig
-
             config_from_dict(DataConfig, data, "data")
         elif kind == "synthetic":
+            # lazy: import cycle (train.build imports this module for LMTrainConfig)
             from espnet_codec_lm.train.build import SyntheticDataConfig
 
             config_from_dict(SyntheticDataConfig, data, "data")

@@ -33,7 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from espnet_codec_lm.tasks.sequence import BuildConfig
+from espnet_codec_lm.decode.config import DecodingConfig, TextSearchConfig
+from espnet_codec_lm.decode.decoder import Decoder
+from espnet_codec_lm.decode.inputs import choose_speaker_prompt
+from espnet_codec_lm.metrics.normalize import TextNormalizer
+from espnet_codec_lm.metrics.text import bleu, error_rate_for_lang, text_lang
+from espnet_codec_lm.tasks.corpus import load_speech_set
+from espnet_codec_lm.tasks.prompts import PromptBank, TokenizedPrompts
+from espnet_codec_lm.tasks.sequence import BuildConfig, SequenceBuilder
 
 log = logging.getLogger("train")
 
@@ -71,8 +78,6 @@ class DecodeMonitor:
         max_len: int = 64,
         text_gain: list[TextGainItem] | None = None,
     ) -> None:
-        from espnet_codec_lm.metrics.normalize import TextNormalizer
-
         if not items and not text_gain:
             raise ValueError("decode monitor: no utterance to decode")
         self.items = items
@@ -94,10 +99,6 @@ class DecodeMonitor:
         build: BuildConfig | None = None,
     ) -> DecodeMonitor:
         """The first ``per_lang`` utterances of each language of ``speech_sets`` for ``tasks``."""
-        from espnet_codec_lm.tasks.corpus import load_speech_set
-        from espnet_codec_lm.tasks.prompts import PromptBank, TokenizedPrompts
-        from espnet_codec_lm.tasks.sequence import SequenceBuilder
-
         bad = [t for t in tasks if t not in MONITOR_TASKS]
         if bad:
             raise ValueError(f"eval.decode_tasks: {bad} cannot be monitored (only {MONITOR_TASKS})")
@@ -129,10 +130,6 @@ class DecodeMonitor:
     def run(self, model) -> tuple[dict, list[dict]]:
         """Decode and score: ``(metrics, per-utterance records)``."""
         import torch
-
-        from espnet_codec_lm.decode.config import DecodingConfig, TextSearchConfig
-        from espnet_codec_lm.decode.decoder import Decoder
-        from espnet_codec_lm.metrics.text import bleu, error_rate_for_lang, text_lang
 
         cfg = DecodingConfig(
             text=TextSearchConfig(method="greedy", max_len_ratio=0.0, max_len_offset=self.max_len),
@@ -201,8 +198,6 @@ def _text_gain_items(samples, builder, per_lang: int, prompt_index: int) -> list
     """The first ``per_lang`` TTS-able utterances per language, each with the speaker prompt the
     decode stage would give it and, for the wrong build, the next one's transcript (same
     language, a different text)."""
-    from espnet_codec_lm.decode.inputs import choose_speaker_prompt
-
     pool = [s for s in samples if s.codes is not None and s.text]
     by_speaker: dict[str, list[int]] = {}
     for i, s in enumerate(pool):

@@ -13,7 +13,7 @@ import json
 import math
 from pathlib import Path
 
-from espnet_codec_lm.utils.fileio import atomic_write_text
+from espnet_codec_lm.utils.fileio import atomic_path, atomic_write_text
 
 TRAIN_LOG = "train_log.jsonl"
 VALID_LOG = "valid_log.jsonl"
@@ -116,7 +116,6 @@ def plot_loss_curve(exp_dir: str | Path) -> Path | None:
     ax.set(xlabel="step", ylabel="loss", title="validation loss per task")
     fig.tight_layout()
     out = exp_dir / CURVE_PNG
-    from espnet_codec_lm.utils.fileio import atomic_path
 
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=100)
@@ -178,7 +177,6 @@ def plot_learning_curve(exp_dirs: list[str | Path], out: str | Path, title: str 
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    from espnet_codec_lm.utils.fileio import atomic_path
 
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=100, format="png")

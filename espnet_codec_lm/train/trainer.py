@@ -34,6 +34,7 @@ from espnet_codec_lm.train.checkpoint import (
 )
 from espnet_codec_lm.train.config import LMTrainConfig
 from espnet_codec_lm.train.data import TrainSource, ValidSource
+from espnet_codec_lm.train.decode_monitor import log_examples, write_records
 from espnet_codec_lm.train.distributed import (
     DistEnv,
     all_reduce_sum,
@@ -268,7 +269,6 @@ class Trainer:
         return self.step % every == 0 or self.step >= self.total_steps
 
     def _decode(self) -> dict:
-        from espnet_codec_lm.train.decode_monitor import log_examples, write_records
 
         t0 = time.perf_counter()
         metrics, records = self.decode_monitor.run(self.model)

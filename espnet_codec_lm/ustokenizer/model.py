@@ -29,7 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from espnet_codec_lm.codec.model import CONFIG_KEY, config_digest, save_codec
 from espnet_codec_lm.codec.quantizer import ResidualVQ
+from espnet_codec_lm.config import config_from_dict, read_yaml
+from espnet_codec_lm.lm.tokenizer import TokenizerError, load_text_tokenizer
 from espnet_codec_lm.ustokenizer.config import FrontEndConfig, TextLLMConfig, USTokenizerModelConfig
 
 #: frames per second of the tokens (the paper's 25 Hz)
@@ -301,8 +304,6 @@ def load_text_llm(cfg: TextLLMConfig):
     sentencepiece ``.model``; the mini recipe's text LLM carries the toolkit's BPE)."""
     from transformers import AutoModelForCausalLM
 
-    from espnet_codec_lm.lm.tokenizer import TokenizerError, load_text_tokenizer
-
     path = Path(cfg.path)
     if not cfg.path or not (path / "config.json").is_file():
         raise USTokenizerError(f"{path}: no Hugging Face causal LM here (model.text_llm.path)")
@@ -332,8 +333,6 @@ def transcript_ids(tokenizer, llm: nn.Module, text: str, append_eos: bool) -> li
 def save_ustokenizer(model: USTokenizer, directory: str | Path, extra: dict | None = None) -> None:
     """``config.yaml`` + ``model.safetensors`` (trainable weights and codebook only), written as
     one directory swap with the config's digest in the weights (the codec's format)."""
-    from espnet_codec_lm.codec.model import save_codec
-
     save_codec(model, directory, extra)
 
 
@@ -341,9 +340,6 @@ def load_ustokenizer(directory: str | Path) -> USTokenizer:
     """An eval-mode USTokenizer from a directory of :func:`save_ustokenizer` (no text LLM)."""
     from safetensors import safe_open
     from safetensors.torch import load_file
-
-    from espnet_codec_lm.codec.model import CONFIG_KEY, config_digest
-    from espnet_codec_lm.config import config_from_dict, read_yaml
 
     directory = Path(directory)
     weights, conf = directory / "model.safetensors", directory / "config.yaml"

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from espnet_codec_lm.codec.tokenize import append_codes, codes_dtype, utterances_of, write_codes
+from espnet_codec_lm.ustokenizer.model import USTokenizerError, load_ustokenizer
+from espnet_codec_lm.utils.fileio import sha256_files
 
 
 def encode_shard(
@@ -28,8 +30,6 @@ def encode_shard(
     torch.set_num_threads(num_threads)
 
     def load():
-        from espnet_codec_lm.ustokenizer.model import USTokenizerError, load_ustokenizer
-
         model = load_ustokenizer(model_dir)
         dtype = codes_dtype(model.codebook_size)
 
@@ -50,9 +50,6 @@ def _shard_worker(args: tuple) -> int:
 
 def ustokens_provenance(model_dir: str | Path, src: str | Path) -> dict:
     """What makes the tokens of ``src`` (a data dir or an audio list)."""
-    from espnet_codec_lm.ustokenizer.model import load_ustokenizer
-    from espnet_codec_lm.utils.fileio import sha256_files
-
     model_dir, src = Path(model_dir), Path(src)
     model = load_ustokenizer(model_dir)
     inputs = [src / "wav.scp", src / "segments"] if src.is_dir() else [src]

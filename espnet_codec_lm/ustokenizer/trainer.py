@@ -35,6 +35,7 @@ import torch
 
 from espnet_codec_lm.codec.trainer import codebook_usage, record_start
 from espnet_codec_lm.config import check_resume_config, dump_config
+from espnet_codec_lm.data.data_dir import read_data_dir
 from espnet_codec_lm.ustokenizer.config import USTokenizerTrainConfig
 from espnet_codec_lm.ustokenizer.model import (
     USTokenizer,
@@ -44,6 +45,8 @@ from espnet_codec_lm.ustokenizer.model import (
     transcript_ids,
 )
 from espnet_codec_lm.utils import checkpoint_io as cio
+from espnet_codec_lm.utils.fileio import staged_dir
+from espnet_codec_lm.utils.progress import progress
 from espnet_codec_lm.utils.signals import StopRequest
 
 log = logging.getLogger("ustokenizer_train")
@@ -85,8 +88,6 @@ def load_utterances(
     """Audio and transcript ids of a Kaldi data dir (the data layer's readers: a bad file is a
     one-line error naming the utterance); utterances longer than ``max_seconds`` (> 0) are
     skipped."""
-    from espnet_codec_lm.data.data_dir import read_data_dir
-
     dd = read_data_dir(data)
     if not dd.text:
         raise USTokenizerError(f"{data}/text: missing (the text loss needs transcripts)")
@@ -182,8 +183,6 @@ class USTokenizerTrainer:
     # --- checkpoints -------------------------------------------------------------------------
     def save(self, sampler: UtteranceSampler | None) -> None:
         """Write ``checkpoint/`` (one directory swap), then ``model/``."""
-        from espnet_codec_lm.utils.fileio import staged_dir
-
         assert self.exp_dir is not None
         with staged_dir(self.exp_dir / "checkpoint") as tmp:
             cio.save_tensors(tmp / "model.safetensors", self.model.state_dict())
@@ -250,8 +249,6 @@ def train(
     """Train until ``cfg.max_steps``, resuming from ``exp_dir/checkpoint/`` when present (a
     config that differs from the saved one beyond ``RESUME_MAY_CHANGE`` is refused unless
     ``allow_config_change``). SIGTERM / SIGINT: finish the step, checkpoint, return."""
-    from espnet_codec_lm.utils.progress import progress
-
     exp_dir = Path(exp_dir)
     ckpt = exp_dir / "checkpoint"
     torch.set_num_threads(cfg.num_threads)

@@ -12,6 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from espnet_codec_lm.utils.fileio import atomic_write_text
+
 #: the repository of this package
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,8 +55,6 @@ def record_start(exp_dir: Path, step: int, command: str | None, pathspec=()) -> 
     """Append this (re)start to ``run_info.yaml``: time, step, command, commit (``+dirty`` when
     the code under ``pathspec`` has uncommitted changes)."""
     import yaml
-
-    from espnet_codec_lm.utils.fileio import atomic_write_text
 
     found = git_commit(ROOT, tuple(pathspec))
     commit = "unknown" if found is None else found[0] + ("+dirty" if found[1] else "")

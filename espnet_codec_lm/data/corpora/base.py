@@ -26,7 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from espnet_codec_lm.data.data_dir import DataDir, write_data_dir
+from espnet_codec_lm.config import ConfigError, load_config
+from espnet_codec_lm.data.data_dir import DataDir, combine_data_dirs, read_data_dir, write_data_dir
 from espnet_codec_lm.data.hooks import load_punctuator, load_translator
 from espnet_codec_lm.data.kaldi_io import DataDirError
 from espnet_codec_lm.utils.fileio import atomic_write_text
@@ -43,8 +44,6 @@ def load_options(
     cls: type[T], corpus: str, config: str | Path | None, overrides: Sequence[str]
 ) -> T:
     """The corpus options from a YAML file and/or ``key=value`` overrides (typed, checked)."""
-    from espnet_codec_lm.config import ConfigError, load_config
-
     try:
         return load_config(cls, config, list(overrides))
     except ConfigError as e:
@@ -192,8 +191,6 @@ def combine_subsets(
 ) -> dict[str, int]:
     """Write each ``{name: [prepared dir names]}`` as the union of those dirs (e.g. LibriSpeech's
     ``train_960``). The fingerprint includes the parts' own, so a redone part redoes the union."""
-    from espnet_codec_lm.data.data_dir import combine_data_dirs, read_data_dir
-
     result: dict[str, int] = {}
     for name, parts in combine.items():
         if not parts:
