@@ -90,9 +90,11 @@ system_args() { # the paper's four systems as codec_lm.sh flags
     speech_cpt) echo "--init text_llm --cpt_mode speech" ;;
     speech_text_cpt) echo "--init text_llm --cpt_mode speech_text" ;;
     # DualSpeechLM with the same CPT + SFT budget as the main system; the shipped USTokenizer
-    # (pretrained/ustokenizer); its speech is scored by the main system's ASR
+    # (pretrained/ustokenizer); its speech is scored by the main system's ASR. Acoustic decoder:
+    # 2 layers (the paper's 6 sit on a 32-layer LLM; ours has 4), 8 heads, the LLM's width
     dual) echo "--init text_llm --cpt_mode speech_text --lm_kind dual --system DualSpeechLM" \
-      "--ust_dir ${ust_dir} --score_asr lm:${expdir}/lm_sft_asr_s2tt_speech_text_cpt" ;;
+      "--ust_dir ${ust_dir} --score_asr lm:${expdir}/lm_sft_asr_s2tt_speech_text_cpt" \
+      "--lm_args model.dual.decoder.num_hidden_layers=2" ;;
     *) echo "run.sh: unknown system '$1' (no_init text_llm speech_cpt speech_text_cpt dual)" >&2 && return 1 ;;
   esac
 }
