@@ -132,6 +132,22 @@ def test_findings_with_the_main_system_only_are_not_checked():
     assert "the CPT system(s) converge (ASR-BLEU >= 5)" in paras[3]
 
 
+def test_dual_finding_on_hand_made_numbers():
+    st = {"asr_wer": 30.0, "asr_cer": 20.0, "s2tt_en_zh": 20.0, "s2tt_zh_en": 15.0,
+          "tts_wer": 80.0, "tts_cer": 90.0, "s2st": 3.0}  # fmt: skip
+    dual = dict(st, asr_wer=25.0, asr_cer=18.0, s2tt_en_zh=22.0, tts_wer=87.0, tts_cer=98.0)
+    v = {ST: st, findings.DUAL: dual}
+    para = [p for p in findings.findings_lines(v, [ST, findings.DUAL]) if p][-1]
+    assert "asr_wer: Speech & Text CPT 30.0, DualSpeechLM 25.0" in para
+    # better on all four understanding columns; TTS 87 <= 88 and 98 <= 99 (within 10%)
+    assert "**Understanding: holds at this scale; TTS within 10%: holds at this scale.**" in para
+    dual.update(s2tt_zh_en=14.0, tts_cer=100.0)  # one direction worse; CER 100 > 99
+    para = [p for p in findings.findings_lines(v, [ST, findings.DUAL]) if p][-1]
+    assert "**Understanding: does not hold at this scale; TTS within 10%: does not hold" in para
+    para = [p for p in findings.findings_lines({ST: st}, [ST]) if p][-1]
+    assert "Not checked: needs Speech & Text CPT and DualSpeechLM" in para
+
+
 def test_goal_table():
     v = {"asr_wer": 14.0, "asr_cer": 12.5, "s2st": 20.0, "asr_target_lang": 100.0}
     v.update(s2tt_tl_en_zh=97.0, s2tt_tl_zh_en=100.0)

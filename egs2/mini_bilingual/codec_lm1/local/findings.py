@@ -37,6 +37,7 @@ GOALS = [
     ("S2ST ASR-BLEU, EN->ZH (default: > 0)", ("s2st",), 0.01, 15.0, "min"),
 ]
 NI, TL, SP, ST = paper.SYSTEMS
+(DUAL,) = paper.OTHER_SYSTEMS
 CPT_SYSTEMS, NO_CPT = (SP, ST), (NI, TL)
 NEAR_ZERO_BLEU = 5.0  # "did not converge": an S2ST ASR-BLEU below this
 
@@ -270,6 +271,42 @@ def _forgetting(values, ran) -> str:
     )
 
 
+def _dual(values, ran) -> str:
+    """DualSpeechLM against Speech & Text CPT (issue 18's question, at the same budget)."""
+    title = (
+        "DualSpeechLM (USTokens in, codec tokens out) understands better than Speech & Text CPT "
+        "and speaks within 10% of it."
+    )
+    paper_ = (
+        "the DualSpeechLM paper (arXiv 2508.08961) reports that understanding-driven input "
+        "tokens help understanding and, through the semantic loss, generation; its test sets "
+        "and base LLM differ from the seed paper's, so only the ordering is compared."
+    )
+    und = ["asr_wer", "asr_cer", "s2tt_en_zh", "s2tt_zh_en"]
+    gen = ["tts_wer", "tts_cer", "s2st"]
+    here = "; ".join(f"{k}: {_fmt(values, k, (ST, DUAL))}" for k in und + gen) + "."
+    if DUAL not in ran or ST not in values or _need(values, (ST, DUAL), und):
+        return _paragraph(title, paper_, here, "Not checked: needs Speech & Text CPT and "
+                          "DualSpeechLM (`./run.sh --systems dual`).")  # fmt: skip
+    a, b = values[DUAL], values[ST]
+    understands = (
+        a["asr_wer"] <= b["asr_wer"] and a["asr_cer"] <= b["asr_cer"]
+        and a["s2tt_en_zh"] >= b["s2tt_en_zh"] and a["s2tt_zh_en"] >= b["s2tt_zh_en"]
+    )  # fmt: skip
+    speaks = all(k in a and k in b for k in ("tts_wer", "tts_cer")) and all(
+        a[k] <= 1.1 * b[k] for k in ("tts_wer", "tts_cer")
+    )
+    verdict = (
+        f"Understanding: {'holds' if understands else 'does not hold'} at this scale; "
+        f"TTS within 10%: {'holds' if speaks else 'does not hold'} at this scale."
+    )
+    note = (
+        "The TTS and S2ST of both are scored by the same judge, the ASR fine-tuning of Speech & "
+        "Text CPT (DualSpeechLM's own ASR reads USTokens, not the codec's codes)."
+    )
+    return _paragraph(title, paper_, here, verdict, note)
+
+
 FINDINGS: list[Callable] = [
     _best_on(
         ["asr_wer", "asr_cer"],
@@ -307,4 +344,5 @@ FINDINGS: list[Callable] = [
         task="asr",
     ),
     _forgetting,
+    _dual,
 ]
