@@ -21,6 +21,7 @@ from espnet_codec_lm.decode.constraints import HeadConstraints, script_bias, scr
 from espnet_codec_lm.decode.speech_sampling import SpeechHyp, row_seed, sample_speech
 from espnet_codec_lm.decode.stepper import Stepper
 from espnet_codec_lm.decode.text_search import TextHyp, beam_search, greedy_search
+from espnet_codec_lm.dual.model import DualSpeechLM
 
 
 class DecodeInputError(ValueError):
@@ -31,6 +32,8 @@ class Decoder:
     """Batched autoregressive decoding with the KV cache; see the module docstring."""
 
     def __init__(self, model, cfg: DecodingConfig | None = None, tokenizer=None) -> None:
+        if isinstance(model, DualSpeechLM):  # its LLM decodes text and USTokens
+            model = model.llm
         self.model = model.eval()
         self.cfg = cfg or DecodingConfig()
         self.tokenizer = tokenizer  # needed by the script constraint only

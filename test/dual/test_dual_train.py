@@ -71,7 +71,12 @@ def _config(tmp_path, dual_corpus, **stop):
         "batch": {"global_sequences": 4, "micro_batch": 2, "max_len": 512},
         "stop": {"max_steps": 24, **stop},
         "checkpoint": {"every_steps": 6, "keep_last": 8},
-        "eval": {"every_steps": 12},
+        "eval": {
+            "every_steps": 12,
+            "decode_every_steps": 12,
+            "decode_tasks": ["asr", "tts"],
+            "decode_utts": 2,
+        },
         "log": {"tensorboard": False},
     }
     path = tmp_path / "train.yaml"
@@ -111,6 +116,8 @@ def test_dual_training_learns_saves_and_resumes(tmp_path, dual_corpus):
     assert is_dual_checkpoint(model_dir)
     model = DualSpeechLM.from_pretrained(model_dir)
     assert model.acoustic.num_streams == AC_STREAMS and model.layout.num_streams == 1
+    decoded = [r for r in read_log(exp / "valid_log.jsonl") if "dev_asr_wer_en" in r]
+    assert decoded and "dev_tts_text_gain_en" in decoded[-1]  # the decode monitor ran on it
     valid = read_log(exp / "valid_log.jsonl")
     assert valid and all(math.isfinite(valid[-1][h]) for h in heads)
 
