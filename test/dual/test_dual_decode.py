@@ -8,7 +8,7 @@ import numpy as np
 import soundfile as sf
 import torch
 import yaml
-from conftest import AC_SIZE, AC_STREAMS
+from dual_helpers import AC_SIZE, AC_STREAMS, tiny_dual
 
 from espnet_codec_lm.bin.lm_decode import main as lm_decode_main
 from espnet_codec_lm.config import load_config
@@ -23,8 +23,6 @@ FAST = ["decoding.text.max_len_cap=6", "decoding.speech.max_len_cap=8", "decodin
 
 
 def _model_dir(tmp_path, dual_corpus):
-    from test_dual_model import tiny_dual
-
     ust, _ = dual_corpus
     model = tiny_dual(ust.layout)
     model.save_pretrained(tmp_path / "exp" / "model", tokenizer=ust.tokenizer)
@@ -61,8 +59,6 @@ def test_dual_tts_writes_rendered_acoustic_codes_and_wavs(tmp_path, dual_corpus)
 
 
 def test_renderer_prompts_follow_the_llm_prompt_and_stop_by_themselves(dual_corpus):
-    from test_dual_model import tiny_dual
-
     ust, ac = dual_corpus
     model = tiny_dual(ust.layout).eval()
     acoustic = load_acoustic([str(ac.root / "codes/train/codes.scp")], AC_STREAMS, AC_SIZE)

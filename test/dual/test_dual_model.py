@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import AC_SIZE, AC_STREAMS, UST_SIZE
+from dual_helpers import AC_SIZE, AC_STREAMS, ARCH, UST_SIZE, dual_cfg, tiny_dual
 
-from espnet_codec_lm.dual.config import AcousticDecoderArch, DualConfig
 from espnet_codec_lm.dual.data import DualTaskDataset, acoustic_source, load_acoustic
 from espnet_codec_lm.dual.model import (
     AcousticDecoder,
@@ -20,18 +19,6 @@ from espnet_codec_lm.dual.model import (
 )
 from espnet_codec_lm.lm.model import SpeechLM
 from espnet_codec_lm.lm.vocab import IGNORE_ID
-from espnet_codec_lm.testing.tiny_models import tiny_qwen2_config
-
-ARCH = AcousticDecoderArch(
-    hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-    intermediate_size=64,
-)  # fmt: skip
-
-
-def dual_cfg(**kw) -> DualConfig:
-    return DualConfig(
-        acoustic_streams=AC_STREAMS, acoustic_codebook_size=AC_SIZE, decoder=ARCH, **kw
-    )
 
 
 def tiny_decoder(seed=0, cond_dim=24) -> AcousticDecoder:
@@ -182,12 +169,6 @@ def test_dual_batches_carry_acoustic_targets_and_coc_spans(dual_corpus):
     again = ds.get_batch(0, 1)  # a pure function of (seed, epoch, batch): exact resume
     first = ds.get_batch(0, 1)
     assert all(torch.equal(again[k], first[k]) for k in again)
-
-
-def tiny_dual(layout, seed=0, **kw) -> DualSpeechLM:
-    torch.manual_seed(seed)
-    config = tiny_qwen2_config(layout.size, hidden_size=24)
-    return DualSpeechLM(SpeechLM(config, layout), dual_cfg(**kw))
 
 
 def test_semantic_weight_scales_the_llm_loss_on_speech_targets(dual_corpus):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 import yaml
-from conftest import AC_SIZE, AC_STREAMS, UST_SIZE
-from test_dual_train import _train
+from dual_helpers import AC_SIZE, AC_STREAMS, UST_SIZE
+from dual_helpers import train as _train
 
 from espnet_codec_lm.dual.model import DualSpeechLM
 from espnet_codec_lm.testing.tiny_models import make_tiny_base_llm

@@ -9,13 +9,10 @@ import shutil
 
 import torch
 import yaml
-from conftest import AC_SIZE, AC_STREAMS, UST_SIZE
+from dual_helpers import AC_SIZE, AC_STREAMS, UST_SIZE
+from dual_helpers import train as _train
 
-from espnet_codec_lm.config import load_config
 from espnet_codec_lm.dual.model import DualSpeechLM, is_dual_checkpoint
-from espnet_codec_lm.train.build import build_trainer, link_final_model
-from espnet_codec_lm.train.config import LMTrainConfig
-from espnet_codec_lm.train.distributed import init_distributed, shutdown
 from espnet_codec_lm.train.logger import read_log
 
 
@@ -82,22 +79,6 @@ def _config(tmp_path, dual_corpus, **stop):
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     return path
-
-
-def _train(config, exp, *overrides):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        cfg = load_config(LMTrainConfig, config, list(overrides))
-        env = init_distributed(cfg.dist)
-        try:
-            trainer = build_trainer(cfg, exp, env)
-            trainer.fit()
-            link_final_model(exp, trainer.ckpt.latest())
-        finally:
-            shutdown(env)
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_dual_training_learns_saves_and_resumes(tmp_path, dual_corpus):
