@@ -34,7 +34,7 @@ def get_parser() -> argparse.ArgumentParser:
         __doc__,
         config_help="codec training YAML (CodecTrainConfig)",
         kept_keys="max_steps / log_every / valid_every / ckpt_every_s / keep_snapshots / "
-        "num_threads / data.valid",
+        "num_threads / data.valid / device / precision",
     )
 
 

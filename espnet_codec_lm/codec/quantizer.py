@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from espnet_codec_lm.codec.config import QuantizerConfig
+from espnet_codec_lm.codec.modules import fp32
 
 
 def _kmeans(
@@ -37,13 +38,15 @@ def _kmeans(
     """k-means of ``x [N, d]`` into ``k`` centres (cosine when ``spherical``: unit vectors);
     with fewer vectors than centres they are sampled with replacement plus jitter."""
     n = x.shape[0]
+    # random draws on the CPU generator, then moved: the same stream on any device
     if n < k:
         idx = torch.randint(0, n, (k,), generator=gen)
     else:
         idx = torch.randperm(n, generator=gen)[:k]
-    centres = x[idx].clone()
+    centres = x[idx.to(x.device)].clone()
     if n < k:
-        centres = centres + 0.05 * x.std() * torch.randn(centres.shape, generator=gen)
+        noise = torch.randn(centres.shape, generator=gen).to(x.device)
+        centres = centres + 0.05 * x.std() * noise
     for _ in range(iters):
         if spherical:
             assign = (x @ F.normalize(centres, dim=-1).t()).argmax(-1)
@@ -120,8 +123,8 @@ class FactorizedCodebook(nn.Module):
         dead = (self.frames_seen - self.last_used) > self.dead_frames
         n_dead = int(dead.sum())
         if n_dead:
-            pick = torch.randint(0, n, (n_dead,), generator=gen)
-            noise = 0.01 * torch.randn(n_dead, e.shape[1], generator=gen)
+            pick = torch.randint(0, n, (n_dead,), generator=gen).to(e.device)
+            noise = 0.01 * torch.randn(n_dead, e.shape[1], generator=gen).to(e.device)
             new = e[pick] + noise * (1.0 if self.spherical else float(e.std()))
             new = F.normalize(new, dim=-1) if self.spherical else new
             mean = self.cluster_size.mean()
@@ -207,8 +210,17 @@ class ResidualVQ(nn.Module):
         Returns the quantised latent (straight-through), codes ``[B, max n_q, T]`` and the
         commitment loss (mean squared distance of the projected residuals to their codes).
         """
+        with fp32(z):  # codes, EMA and commitment in fp32 (also under bf16 autocast)
+            return self._forward(z.float(), n_q)
+
+    def _forward(
+        self, z: torch.Tensor, n_q: torch.Tensor | int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b = z.shape[0]
-        n_q_t = torch.full((b,), n_q) if isinstance(n_q, int) else n_q.to(torch.long)
+        if isinstance(n_q, int):
+            n_q_t = torch.full((b,), n_q, device=z.device)
+        else:
+            n_q_t = n_q.to(device=z.device, dtype=torch.long)
         max_q = int(n_q_t.max())
         residual = z
         z_q = torch.zeros_like(z)

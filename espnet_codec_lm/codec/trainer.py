@@ -25,6 +25,7 @@ refused) and its next save replaces it by ``checkpoint/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -64,6 +65,8 @@ RESUME_MAY_CHANGE = (
     "keep_snapshots",
     "num_threads",
     "data.valid",
+    "device",  # moving an experiment between a CPU and a GPU machine
+    "precision",
 )
 
 
@@ -88,18 +91,44 @@ def codebook_usage(hist: np.ndarray) -> tuple[float, float]:
     return float(math.exp(-(p * np.log(p)).sum())), float((hist > 0).mean())
 
 
-class CodecTrainer:
-    """Owns the models, optimisers and step counter of one codec experiment."""
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``; ``cuda``
+    without CUDA is a ValueError."""
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError("device=cuda but CUDA is not available (use device=auto or cpu)")
+    return torch.device("cuda", local_rank)
 
-    def __init__(self, cfg: CodecTrainConfig, exp_dir: str | Path | None = None) -> None:
+
+class CodecTrainer:
+    """Owns the models, optimisers and step counter of one codec experiment.
+
+    Everything trains on ``device`` (default: ``cfg.device`` resolved by
+    :func:`resolve_device`); ``cfg.precision=bf16`` autocasts the generator and the
+    discriminators on CUDA (losses and quantiser in fp32), on CPU it is fp32. The random streams
+    (quantiser, dropout, segments) stay on the CPU, so a run draws the same on any device and
+    checkpoints are the same files."""
+
+    def __init__(
+        self,
+        cfg: CodecTrainConfig,
+        exp_dir: str | Path | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
         self.cfg = cfg
         self.exp_dir = Path(exp_dir) if exp_dir is not None else None
+        self.device = torch.device(device) if device is not None else resolve_device(cfg.device)
+        self.bf16 = cfg.precision == "bf16" and self.device.type == "cuda"
+        if cfg.precision == "bf16" and not self.bf16:
+            log.info("precision=bf16 is for CUDA only: training in fp32 on %s", self.device)
         torch.manual_seed(cfg.seed)
-        self.model = SoundStreamCodec(cfg.model)
+        # built on the CPU (the same initial weights on any device), then moved
+        self.model = SoundStreamCodec(cfg.model).to(self.device)
         self.model.quantizer.gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.disc = None
         if cfg.loss.adv_weight > 0 or cfg.loss.feat_weight > 0:
-            self.disc = CodecDiscriminator(cfg.discriminator)
+            self.disc = CodecDiscriminator(cfg.discriminator).to(self.device)
         o = cfg.optim
         self.opt_g = torch.optim.AdamW(
             self.model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay
@@ -112,8 +141,10 @@ class CodecTrainer:
             else None
         )
         sr = cfg.model.sample_rate
-        self.mel_loss = MultiScaleMelLoss(sr, cfg.loss.mel_windows, cfg.loss.mel_bins)
-        self.stft_loss = MultiResolutionSTFTLoss(cfg.loss.stft_windows)
+        self.mel_loss = MultiScaleMelLoss(sr, cfg.loss.mel_windows, cfg.loss.mel_bins).to(
+            self.device
+        )
+        self.stft_loss = MultiResolutionSTFTLoss(cfg.loss.stft_windows).to(self.device)
         self.step = 0
         self.dropout_gen = torch.Generator().manual_seed(cfg.seed + 2)
         nq = cfg.model.quantizer.num_codebooks
@@ -124,6 +155,12 @@ class CodecTrainer:
         o = self.cfg.optim
         return o.lr * o.lr_decay ** (self.step // max(1, o.lr_decay_every))
 
+    def autocast(self):
+        """bf16 autocast of the networks on CUDA (``precision: bf16``), else nothing."""
+        if self.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def train_step(self, wav: torch.Tensor) -> dict[str, float]:
         """One generator (+ discriminator) update on ``wav [B, N]``; returns the loss values."""
         cfg, lc = self.cfg, self.cfg.loss
@@ -132,14 +169,17 @@ class CodecTrainer:
             if opt is not None:
                 for g in opt.param_groups:
                     g["lr"] = self.lr()
-        n_q = self.model.quantizer.draw_n_q(wav.shape[0], self.dropout_gen)
-        wav_hat, codes, commit = self.model(wav, n_q)
+        n_q = self.model.quantizer.draw_n_q(wav.shape[0], self.dropout_gen)  # on the CPU
+        wav = wav.to(self.device, non_blocking=True)
+        with self.autocast():
+            wav_hat, codes, commit = self.model(wav, n_q)
         out: dict[str, float] = {}
         use_adv = self.disc is not None and self.step >= lc.adv_start_step
         if use_adv:  # discriminator step on the detached resynthesis
             self.disc.train()
-            real = self.disc(wav)
-            fake = self.disc(wav_hat.detach())
+            with self.autocast():
+                real = self.disc(wav)
+                fake = self.disc(wav_hat.detach())
             d_loss = discriminator_loss([r[-1] for r in real], [f[-1] for f in fake], lc.adv_type)
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
@@ -154,9 +194,10 @@ class CodecTrainer:
             g_loss = g_loss + lc.stft_weight * stft
             out["stft"] = stft.item()
         if use_adv:
-            fake = self.disc(wav_hat)
-            with torch.no_grad():
-                real = self.disc(wav)
+            with self.autocast():
+                fake = self.disc(wav_hat)
+                with torch.no_grad():
+                    real = self.disc(wav)
             adv = generator_adv_loss([f[-1] for f in fake], lc.adv_type)
             fm = feature_matching_loss([r[:-1] for r in real], [f[:-1] for f in fake])
             g_loss = g_loss + lc.adv_weight * adv + lc.feat_weight * fm
@@ -169,7 +210,7 @@ class CodecTrainer:
         self.opt_g.step()
         out["g_loss"] = g_loss.item()
         self.step += 1
-        c = codes.numpy()
+        c = codes.cpu().numpy()
         for i in range(c.shape[1]):  # usage only where this codebook was active
             used = c[(n_q > i).numpy(), i].reshape(-1)
             self.hist[i] += np.bincount(used, minlength=self.hist.shape[1])
@@ -200,7 +241,7 @@ class CodecTrainer:
         self.save_codec_dir()
         snaps = self.exp_dir / "snapshots"
         snaps.mkdir(exist_ok=True)
-        weights = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         with atomic_path(snaps / f"step{self.step:08d}.safetensors") as tmp:
             save_file(weights, str(tmp))
         for old in sorted(snaps.glob("step*.safetensors"))[: -self.cfg.keep_snapshots]:
@@ -318,7 +359,7 @@ class CodecTrainer:
         for nq in sorted({1, min(3, self.model.num_codebooks), self.model.num_codebooks}):
             vals = []
             for w in wavs:
-                x = self.model.pad_to_hop(w[None])
+                x = self.model.pad_to_hop(w[None].to(self.device))
                 hat, _, _ = self.model(x, nq)
                 vals.append(self.mel_loss(hat, x).item())
             out[f"valid_mel_q{nq}"] = float(np.mean(vals))
@@ -417,6 +458,7 @@ def train(
     exp_dir.mkdir(parents=True, exist_ok=True)
     sampler = SegmentSampler(audio, cfg.data, sr, cfg.seed)
     trainer = CodecTrainer(cfg, exp_dir)
+    log.info("device %s, %s", trainer.device, "bf16 autocast" if trainer.bf16 else "fp32")
     if ckpt is not None:
         trainer.load(ckpt, sampler)
         log.info("resumed from %s at step %d", ckpt, trainer.step)
