@@ -23,6 +23,8 @@ of the signal.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -176,6 +178,18 @@ class EuclideanCodebook(FactorizedCodebook):
         return self.embed_sum / smoothed[:, None]
 
 
+@dataclass
+class DataParallelSync:
+    """How the quantiser of one of ``world_size`` data-parallel replicas sees the global batch:
+    ``gather`` concatenates a tensor's rows over the ranks in rank order (each rank holds a
+    contiguous share of the batch, so that is the order of the one-process batch). The codebook
+    updates (k-means, EMA, dead codes) then use the frames of the whole batch, identically on
+    every rank, and the replicas' codebooks stay equal to one process's."""
+
+    gather: Callable[[torch.Tensor], torch.Tensor]
+    world_size: int
+
+
 class ResidualVQ(nn.Module):
     """``num_codebooks`` factorised codebooks applied to successive residuals."""
 
@@ -189,6 +203,7 @@ class ResidualVQ(nn.Module):
             {self.n_q_for_bandwidth(b, frame_rate, bits) for b in cfg.bandwidths}
         )
         self.gen: torch.Generator | None = None  # set by the trainer for reproducible updates
+        self.sync: DataParallelSync | None = None  # set by the trainer under torchrun
 
     def n_q_for_bandwidth(self, kbps: float, frame_rate: float, bits: float) -> int:
         """Codebooks that fit ``kbps`` (at least 1, at most all)."""
@@ -221,7 +236,9 @@ class ResidualVQ(nn.Module):
             n_q_t = torch.full((b,), n_q, device=z.device)
         else:
             n_q_t = n_q.to(device=z.device, dtype=torch.long)
-        max_q = int(n_q_t.max())
+        sync = self.sync if self.training else None
+        # under data parallelism every rank runs the stages of the global batch's largest n_q
+        max_q = int((sync.gather(n_q_t) if sync is not None else n_q_t).max())
         residual = z
         z_q = torch.zeros_like(z)
         codes, commit = [], z.new_zeros(())
@@ -232,9 +249,18 @@ class ResidualVQ(nn.Module):
             q = F.embedding(idx, cb.embed)
             if self.training:
                 sel = active[:, None].expand_as(idx)
-                if sel.any():
-                    commit = commit + (e - q).pow(2).mean(-1)[sel].mean()
-                cb.update(e.detach()[sel], idx[sel], self.gen)
+                e_sel, idx_sel = e.detach()[sel], idx[sel]
+                if sync is None:
+                    if sel.any():
+                        commit = commit + (e - q).pow(2).mean(-1)[sel].mean()
+                else:
+                    e_sel, idx_sel = sync.gather(e_sel), sync.gather(idx_sel)
+                    if e_sel.shape[0]:  # frames of the global batch at this stage
+                        # DDP averages the ranks' gradients: world x (this rank's sum / global
+                        # count) averages to the one-process mean
+                        scale = sync.world_size / e_sel.shape[0]
+                        commit = commit + (e - q).pow(2).mean(-1)[sel].sum() * scale
+                cb.update(e_sel, idx_sel, self.gen)
             q_st = e + (q - e).detach()  # straight-through: decoder grads reach the encoder
             contrib = cb.out(q_st) * active[:, None, None].to(z.dtype)
             z_q = z_q + contrib
