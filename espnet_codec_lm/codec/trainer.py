@@ -47,7 +47,7 @@ from espnet_codec_lm.codec.losses import (
     feature_matching_loss,
     generator_adv_loss,
 )
-from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
+from espnet_codec_lm.codec.model import SoundStreamCodec, resolve_device, save_codec
 from espnet_codec_lm.codec.quantizer import DataParallelSync
 from espnet_codec_lm.config import check_resume_config, dump_config
 from espnet_codec_lm.train import distributed as dist_util
@@ -94,16 +94,6 @@ def codebook_usage(hist: np.ndarray) -> tuple[float, float]:
         return 0.0, 0.0
     p = hist[hist > 0] / total
     return float(math.exp(-(p * np.log(p)).sum())), float((hist > 0).mean())
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``; ``cuda``
-    without CUDA is a ValueError."""
-    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise ValueError("device=cuda but CUDA is not available (use device=auto or cpu)")
-    return torch.device("cuda", local_rank)
 
 
 class CodecTrainer:
