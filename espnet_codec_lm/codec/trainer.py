@@ -50,11 +50,10 @@ from espnet_codec_lm.codec.losses import (
 from espnet_codec_lm.codec.model import SoundStreamCodec, resolve_device, save_codec
 from espnet_codec_lm.codec.quantizer import DataParallelSync
 from espnet_codec_lm.config import check_resume_config, dump_config
-from espnet_codec_lm.train import distributed as dist_util
-from espnet_codec_lm.train.config import DistConfig
-from espnet_codec_lm.train.distributed import DistEnv
 from espnet_codec_lm.utils import checkpoint_io as cio
+from espnet_codec_lm.utils import distributed as dist_util
 from espnet_codec_lm.utils import provenance
+from espnet_codec_lm.utils.distributed import DistEnv
 from espnet_codec_lm.utils.fileio import atomic_path, staged_dir
 from espnet_codec_lm.utils.progress import progress
 from espnet_codec_lm.utils.signals import StopRequest
@@ -479,7 +478,7 @@ def train(
     discriminators are DDP replicas: every rank draws the same global batch
     (``data.batch_size``, divisible by N) and trains on its contiguous share, so N processes
     compute what one process does with the same batch; only rank 0 writes files."""
-    env = dist_util.init_distributed(DistConfig(fsdp=False), device=cfg.device, ddp=True)
+    env = dist_util.init_ddp(cfg.device)
     try:
         return _train(cfg, Path(exp_dir), resume, command, allow_config_change, env)
     finally:

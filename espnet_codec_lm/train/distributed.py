@@ -1,8 +1,5 @@
 """Process group, device and model sharding: torchrun + FSDP2, with a plain single-process path.
 
-The codec trainer (codec/trainer.py) starts its process group here too (``ddp=True``) and
-replicates its generator and discriminators with DistributedDataParallel instead of sharding.
-
 The trainer runs unchanged as ``python -m espnet_codec_lm.bin.lm_train`` (one process, no process
 group unless FSDP is asked for) and under ``torchrun --nproc_per_node N`` (gloo on CPU, nccl on
 GPU). Sharding is PyTorch FSDP2 (``torch.distributed.fsdp.fully_shard``): each Transformer block
@@ -11,133 +8,48 @@ the embeddings and heads. FSDP2 runs on CPU with gloo in torch 2.13 (verified by
 test), so the same code path is tested here and used on GPUs. On GPU the parameters stay fp32
 (the optimiser's master copy) and FSDP casts them to bf16 for compute
 (``MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=fp32)``); gradients are reduced in fp32.
+The process group, ``DistEnv`` and the collectives live in ``utils/distributed.py`` (the codec
+trainer uses them too, with DistributedDataParallel) and are importable from here as before.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
 import logging
-import os
-from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
 
 from espnet_codec_lm.train.config import DistConfig
+from espnet_codec_lm.utils.distributed import (  # noqa: F401  (the trainer's names for them)
+    DistEnv,
+    all_gather_rows,
+    all_reduce_sum,
+    barrier,
+    broadcast_object,
+    pick_device,
+    shutdown,
+    start_group,
+    torchrun_ranks,
+)
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class DistEnv:
-    """Where this process sits: rank, world size, device, and whether FSDP/bf16 are used."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    device: torch.device = torch.device("cpu")
-    backend: str | None = None  # None: no process group
-    fsdp: bool = False
-    bf16: bool = False
-    owns_group: bool = False  # we initialised the process group (so we tear it down)
-    ddp: bool = False  # several processes, the caller wraps its modules in DDP (codec trainer)
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.backend is not None
-
-
-def init_distributed(cfg: DistConfig, device: str = "auto", ddp: bool = False) -> DistEnv:
+def init_distributed(cfg: DistConfig) -> DistEnv:
     """Read torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), pick the device,
-    and start the process group when one is needed.
-
-    ``device``: ``auto`` (CUDA when available), ``cpu`` or ``cuda`` (an error without CUDA).
-    ``ddp``: the caller replicates its modules with DistributedDataParallel (the codec trainer):
-    never FSDP, a process group only when there are several processes."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device=cuda but CUDA is not available (use device=auto or cpu)")
-    cuda = torch.cuda.is_available() and device != "cpu"
-    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
-    if cuda:
-        torch.cuda.set_device(device)
-    if ddp:
-        fsdp = False
-    else:
-        fsdp = cfg.fsdp if cfg.fsdp is not None else (world > 1 or cuda)
-    if world > 1 and not fsdp and not ddp:
+    and start the process group when one is needed."""
+    rank, world, local_rank = torchrun_ranks()
+    device = pick_device("auto", local_rank)
+    cuda = device.type == "cuda"
+    fsdp = cfg.fsdp if cfg.fsdp is not None else (world > 1 or cuda)
+    if world > 1 and not fsdp:
         raise ValueError("dist.fsdp=false with several processes: only FSDP2 is supported")
     bf16 = {"bf16": True, "fp32": False, "auto": cuda}[cfg.precision]
     backend = None
     owns = False
-    if fsdp or (ddp and world > 1):
-        backend = cfg.backend if cfg.backend != "auto" else ("nccl" if cuda else "gloo")
-        if not dist.is_initialized():
-            timeout = datetime.timedelta(minutes=30)
-            if "MASTER_ADDR" in os.environ:
-                dist.init_process_group(
-                    backend, timeout=timeout, device_id=device if cuda else None
-                )
-            else:  # a plain single process that still wants FSDP (e.g. bf16 on one GPU)
-                dist.init_process_group(
-                    backend, store=dist.HashStore(), rank=0, world_size=1, timeout=timeout
-                )
-            owns = True
-    return DistEnv(rank, world, local_rank, device, backend, fsdp, bf16, owns, ddp and world > 1)
-
-
-def shutdown(env: DistEnv) -> None:
-    """Destroy the process group if :func:`init_distributed` created it."""
-    if env.owns_group and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def barrier(env: DistEnv) -> None:
-    if env.distributed:
-        dist.barrier()
-
-
-def all_reduce_sum(t: torch.Tensor, env: DistEnv) -> torch.Tensor:
-    """Sum ``t`` over ranks (returned; ``t`` is not modified). No-op without a group."""
-    if not env.distributed:
-        return t
-    out = t.detach().clone().to(env.device if env.backend == "nccl" else "cpu")
-    dist.all_reduce(out, op=dist.ReduceOp.SUM)
-    return out.to(t.device)
-
-
-def all_gather_rows(t: torch.Tensor, env: DistEnv) -> torch.Tensor:
-    """The rows of ``t [n, ...]`` of every rank, concatenated in rank order (``n`` may differ
-    between ranks; the other dimensions and the dtype may not). No-op without a group."""
-    if not env.distributed:
-        return t
-    dev = env.device if env.backend == "nccl" else torch.device("cpu")
-    x = t.detach().to(dev)
-    n = torch.tensor([x.shape[0]], device=dev)
-    sizes = [torch.zeros_like(n) for _ in range(env.world_size)]
-    dist.all_gather(sizes, n)
-    counts = [int(c) for c in sizes]
-    padded = x.new_zeros((max(counts), *x.shape[1:]))
-    padded[: x.shape[0]] = x
-    out = [torch.empty_like(padded) for _ in counts]
-    dist.all_gather(out, padded)
-    return torch.cat([o[:c] for o, c in zip(out, counts)]).to(t.device)
-
-
-def broadcast_object(obj, env: DistEnv):
-    """Rank 0's small Python object on every rank (JSON-like data only)."""
-    if not env.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
+    if fsdp:
+        backend, owns = start_group(cfg.backend, device)
+    return DistEnv(rank, world, local_rank, device, backend, fsdp, bf16, owns)
 
 
 def _blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
