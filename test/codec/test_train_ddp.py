@@ -94,10 +94,10 @@ def test_two_processes_match_one_process_and_resume(data_dir, tmp_path):
     assert codec.encode(torch.zeros(3200)).shape == (8, 10)
 
 
-@pytest.mark.slow
 def test_two_processes_factorized_codebooks(data_dir, tmp_path):
     """DAC's factorised codebooks have projections, unused beyond the batch's largest n_q: DDP
-    runs with ``find_unused_parameters``; the run finishes with finite losses."""
+    runs with ``find_unused_parameters``; the run finishes with finite losses. (Not marked slow,
+    ~10 s: the quick suite keeps one torchrun run of the codec trainer.)"""
     cfg = tiny_train_config()
     cfg.model.quantizer.kind = "factorized"
     cfg.model.quantizer.bandwidths = [0.5, 1.0]  # n_q 1 or 2 of 8: six codebooks idle
