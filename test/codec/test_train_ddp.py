@@ -109,3 +109,34 @@ def test_two_processes_factorized_codebooks(data_dir, tmp_path):
     rows = _rows(tmp_path / "exp")
     assert sorted(rows) == [1, 2]
     assert all(math.isfinite(r[k]) for r in rows.values() for k in ("mel", "commit", "g_loss"))
+
+
+@pytest.mark.slow
+def test_sigterm_to_torchrun_stops_every_rank_at_one_step(data_dir, tmp_path):
+    """SIGTERM to torchrun (which passes it to its workers): the ranks agree to stop after the
+    same step, rank 0 checkpoints it, nobody hangs in a collective."""
+    import signal
+    import time
+
+    cfg = tiny_train_config()
+    cfg.data.train = str(data_dir)
+    cfg.device, cfg.max_steps, cfg.log_every, cfg.ckpt_every_s = "cpu", 10_000, 1, 1e9
+    config = tmp_path / "codec.yaml"
+    dump_config(cfg, config)
+    exp = tmp_path / "exp"
+    env = dict(os.environ, OMP_NUM_THREADS="1", ESPNET_CODEC_LM_NO_PROGRESS="1")
+    env["PYTHONPATH"] = str(REPO)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += ["-m", "espnet_codec_lm.bin.codec_train", "--config", str(config), "--exp_dir", str(exp)]
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    log = exp / "train_log.jsonl"
+    deadline = time.time() + 300
+    while not (log.is_file() and len(log.read_text().splitlines()) >= 3):
+        assert proc.poll() is None and time.time() < deadline, "training did not start"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    step = json.loads((exp / "checkpoint" / "trainer.json").read_text())["step"]
+    assert 3 <= step < 10_000
+    assert max(_rows(exp)) == step, err[-2000:]
+    assert "stopped by signal" in err, err[-2000:]
