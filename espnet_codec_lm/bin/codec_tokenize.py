@@ -5,7 +5,9 @@ codebooks of up to 32,768 codes, else int32), ``n_q`` = 3 by default (the LM's L
 shards the work over processes; an interrupted run resumes where it stopped when rerun, and a
 finished one (``codes.scp`` present) is skipped. ``codes.yaml`` records the codec checksum,
 ``n_q``, codebook size and frame rate and the audio list's checksum; a rerun with other
-settings is refused unless ``--redo``.
+settings is refused unless ``--redo``. ``--batch_size`` utterances of the same number of frames
+are encoded together on ``--device`` (auto: CUDA when available); the codes are the same as one
+at a time (doc/codec.md, "Devices and multiple processes").
 
 Usage:
     python -m espnet_codec_lm.bin.codec_tokenize \
@@ -29,6 +31,18 @@ def get_parser() -> argparse.ArgumentParser:
     p = cli_parser(__doc__)
     add_tokenize_io(p, "--codec_dir")
     p.add_argument("--n_q", type=int, default=3, help="codebooks (streams) to keep")
+    p.add_argument(
+        "--batch_size",
+        type=int,
+        default=16,
+        help="utterances encoded together (of equal frame counts: the same codes as 1)",
+    )
+    p.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="where the codec runs (auto: CUDA when available; --nj processes share it)",
+    )
     add_tokenize_run(
         p,
         name="codes",
@@ -56,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             args.name,
             args.scp_name,
             redo=args.redo,
+            batch_size=args.batch_size,
+            device=args.device,
         )
         log.info("wrote %s", scp)
 

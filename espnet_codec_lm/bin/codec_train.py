@@ -18,6 +18,13 @@ Usage:
     python -m espnet_codec_lm.bin.codec_train \
         --config egs2/TEMPLATE/codec_lm1/conf/codec/paper.yaml --exp_dir exp/codec_paper \
         data.train=data/train data.valid=data/dev
+    # the same on 2 GPUs (DDP; data.batch_size, 6, is the global batch: 3 per GPU), bf16
+    torchrun --standalone --nproc_per_node 2 -m espnet_codec_lm.bin.codec_train \
+        --config egs2/TEMPLATE/codec_lm1/conf/codec/paper.yaml --exp_dir exp/codec_paper \
+        data.train=data/train data.valid=data/dev precision=bf16
+
+``device`` (auto|cpu|cuda) and ``precision`` (fp32|bf16) are config keys; see doc/codec.md,
+"Devices and multiple processes".
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ def get_parser() -> argparse.ArgumentParser:
         __doc__,
         config_help="codec training YAML (CodecTrainConfig)",
         kept_keys="max_steps / log_every / valid_every / ckpt_every_s / keep_snapshots / "
-        "num_threads / data.valid",
+        "num_threads / data.valid / device / precision",
     )
 
 

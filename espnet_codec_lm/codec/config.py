@@ -159,6 +159,11 @@ class CodecTrainConfig:
     ckpt_every_s: float = 300.0  # checkpoint at most this often (and at the end)
     keep_snapshots: int = 3  # numbered weight snapshots kept beside ``last``
     num_threads: int = 1
+    # where training runs: auto = CUDA when available (under torchrun: the GPU of LOCAL_RANK)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # bf16: autocast the generator and discriminators on CUDA; the STFT / mel losses and the
+    # quantiser (nearest code, EMA) stay fp32. On CPU training is always fp32.
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     def __post_init__(self) -> None:
         counts = {

@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from espnet_codec_lm.codec.config import DiscriminatorConfig
+from espnet_codec_lm.codec.modules import fp32
 
 
 class BandSTFTDiscriminator(nn.Module):
@@ -44,10 +45,11 @@ class BandSTFTDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """``x [B, 1, N]`` -> feature maps, logits last."""
-        spec = torch.stft(
-            x[:, 0], self.window, self.window // 4, window=self.win, return_complex=True
-        )
-        spec = torch.view_as_real(spec).permute(0, 3, 2, 1)  # [B, 2, frames, bins]
+        with fp32(x):  # the STFT in fp32 (also under bf16 autocast); the convs autocast
+            spec = torch.stft(
+                x[:, 0].float(), self.window, self.window // 4, window=self.win, return_complex=True
+            )
+            spec = torch.view_as_real(spec).permute(0, 3, 2, 1)  # [B, 2, frames, bins]
         feats, outs = [], []
         for (lo, hi), convs in zip(self.bands, self.band_convs):
             h = spec[..., lo:hi]

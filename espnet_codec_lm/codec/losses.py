@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from espnet_codec_lm.codec.modules import fp32
+
 
 def stft_mag(wav: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
     """|STFT| (hop = window / 4); sqrt(re^2 + im^2 + eps) has a cheaper, finite backward than
@@ -37,11 +39,15 @@ class MultiScaleMelLoss(nn.Module):
         return getattr(self, f"fb_{w}") @ stft_mag(wav, getattr(self, f"win_{w}"))
 
     def forward(self, wav_hat: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
-        loss = wav.new_zeros(())
-        for w in self.windows:
-            a, b = self.mel(wav_hat, w), self.mel(wav, w)
-            loss = loss + F.l1_loss(torch.log10(a.clamp(min=1e-5)), torch.log10(b.clamp(min=1e-5)))
-        return loss
+        with fp32(wav):  # also under bf16 autocast
+            wav_hat, wav = wav_hat.float(), wav.float()
+            loss = wav.new_zeros(())
+            for w in self.windows:
+                a, b = self.mel(wav_hat, w), self.mel(wav, w)
+                loss = loss + F.l1_loss(
+                    torch.log10(a.clamp(min=1e-5)), torch.log10(b.clamp(min=1e-5))
+                )
+            return loss
 
 
 class MultiResolutionSTFTLoss(nn.Module):
@@ -54,13 +60,19 @@ class MultiResolutionSTFTLoss(nn.Module):
             self.register_buffer(f"win_{w}", torch.hann_window(w), persistent=False)
 
     def forward(self, wav_hat: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
-        loss = wav.new_zeros(())
-        for w in self.windows:
-            win = getattr(self, f"win_{w}")
-            a, b = stft_mag(wav_hat, win), stft_mag(wav, win)
-            sc = torch.linalg.norm(b - a) / torch.linalg.norm(b).clamp(min=1e-5)
-            loss = loss + sc + F.l1_loss(torch.log(a.clamp(min=1e-5)), torch.log(b.clamp(min=1e-5)))
-        return loss / len(self.windows)
+        with fp32(wav):  # also under bf16 autocast
+            wav_hat, wav = wav_hat.float(), wav.float()
+            loss = wav.new_zeros(())
+            for w in self.windows:
+                win = getattr(self, f"win_{w}")
+                a, b = stft_mag(wav_hat, win), stft_mag(wav, win)
+                sc = torch.linalg.norm(b - a) / torch.linalg.norm(b).clamp(min=1e-5)
+                loss = (
+                    loss
+                    + sc
+                    + F.l1_loss(torch.log(a.clamp(min=1e-5)), torch.log(b.clamp(min=1e-5)))
+                )
+            return loss / len(self.windows)
 
 
 def generator_adv_loss(fake_logits: list[torch.Tensor], kind: str = "hinge") -> torch.Tensor:

@@ -104,6 +104,16 @@ class SoundStreamCodec(nn.Module, AbsCodec):
         return wav[0] if single else wav
 
 
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``; ``cuda``
+    without CUDA is a ValueError."""
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError("device=cuda but CUDA is not available (use device=auto or cpu)")
+    return torch.device("cuda", local_rank)
+
+
 def codec_model_config_from_yaml(path: str | Path) -> CodecModelConfig:
     """Read a codec ``config.yaml``: a model config, or a training config (its ``model``)."""
     data = read_yaml(path)

@@ -54,13 +54,21 @@ class ConvNeXtStack(nn.Module):
         return self.out(self.norm_out(x.transpose(1, 2))).transpose(1, 2)
 
 
+def fp32(x: torch.Tensor):
+    """Autocast switched off on ``x``'s device: what runs inside stays fp32 (STFTs, mel
+    filters, the quantiser's EMA) when the codec trainer autocasts the networks to bf16."""
+    return torch.autocast(x.device.type, enabled=False)
+
+
 def frame_stft(wav: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
     """STFT with "same" framing: ``wav [B, N]`` (N a multiple of hop) -> ``[B, F, N // hop]``,
     frame ``t`` centred on samples ``[t*hop, (t+1)*hop)``."""
     pad = (n_fft - hop) // 2
-    x = F.pad(wav[:, None], (pad, n_fft - hop - pad), mode="reflect")[:, 0]
-    win = torch.hann_window(n_fft, device=wav.device, dtype=wav.dtype)
-    return torch.stft(x, n_fft, hop, window=win, center=False, return_complex=True)
+    with fp32(wav):
+        wav = wav.float()
+        x = F.pad(wav[:, None], (pad, n_fft - hop - pad), mode="reflect")[:, 0]
+        win = torch.hann_window(n_fft, device=wav.device, dtype=wav.dtype)
+        return torch.stft(x, n_fft, hop, window=win, center=False, return_complex=True)
 
 
 class ISTFT(nn.Module):
@@ -115,9 +123,11 @@ class ISTFTDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """``z [B, D, T]`` -> ``[B, T * hop]``."""
         h = self.stack(z)
-        log_mag, phase = h[:, : self.bins], h[:, self.bins :]
-        mag = torch.exp(log_mag.clamp(max=6.0))  # clamp: no overflow early in training
-        return self.istft(torch.polar(mag, phase))
+        with fp32(h):  # the inverse STFT in fp32 (also under bf16 autocast)
+            h = h.float()
+            log_mag, phase = h[:, : self.bins], h[:, self.bins :]
+            mag = torch.exp(log_mag.clamp(max=6.0))  # clamp: no overflow early in training
+            return self.istft(torch.polar(mag, phase))
 
 
 class SEANetEncoderWrapper(nn.Module):

@@ -23,12 +23,15 @@ of the signal.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from espnet_codec_lm.codec.config import QuantizerConfig
+from espnet_codec_lm.codec.modules import fp32
 
 
 def _kmeans(
@@ -37,13 +40,15 @@ def _kmeans(
     """k-means of ``x [N, d]`` into ``k`` centres (cosine when ``spherical``: unit vectors);
     with fewer vectors than centres they are sampled with replacement plus jitter."""
     n = x.shape[0]
+    # random draws on the CPU generator, then moved: the same stream on any device
     if n < k:
         idx = torch.randint(0, n, (k,), generator=gen)
     else:
         idx = torch.randperm(n, generator=gen)[:k]
-    centres = x[idx].clone()
+    centres = x[idx.to(x.device)].clone()
     if n < k:
-        centres = centres + 0.05 * x.std() * torch.randn(centres.shape, generator=gen)
+        noise = torch.randn(centres.shape, generator=gen).to(x.device)
+        centres = centres + 0.05 * x.std() * noise
     for _ in range(iters):
         if spherical:
             assign = (x @ F.normalize(centres, dim=-1).t()).argmax(-1)
@@ -120,8 +125,8 @@ class FactorizedCodebook(nn.Module):
         dead = (self.frames_seen - self.last_used) > self.dead_frames
         n_dead = int(dead.sum())
         if n_dead:
-            pick = torch.randint(0, n, (n_dead,), generator=gen)
-            noise = 0.01 * torch.randn(n_dead, e.shape[1], generator=gen)
+            pick = torch.randint(0, n, (n_dead,), generator=gen).to(e.device)
+            noise = 0.01 * torch.randn(n_dead, e.shape[1], generator=gen).to(e.device)
             new = e[pick] + noise * (1.0 if self.spherical else float(e.std()))
             new = F.normalize(new, dim=-1) if self.spherical else new
             mean = self.cluster_size.mean()
@@ -173,6 +178,18 @@ class EuclideanCodebook(FactorizedCodebook):
         return self.embed_sum / smoothed[:, None]
 
 
+@dataclass
+class DataParallelSync:
+    """How the quantiser of one of ``world_size`` data-parallel replicas sees the global batch:
+    ``gather`` concatenates a tensor's rows over the ranks in rank order (each rank holds a
+    contiguous share of the batch, so that is the order of the one-process batch). The codebook
+    updates (k-means, EMA, dead codes) then use the frames of the whole batch, identically on
+    every rank, and the replicas' codebooks stay equal to one process's."""
+
+    gather: Callable[[torch.Tensor], torch.Tensor]
+    world_size: int
+
+
 class ResidualVQ(nn.Module):
     """``num_codebooks`` factorised codebooks applied to successive residuals."""
 
@@ -186,6 +203,7 @@ class ResidualVQ(nn.Module):
             {self.n_q_for_bandwidth(b, frame_rate, bits) for b in cfg.bandwidths}
         )
         self.gen: torch.Generator | None = None  # set by the trainer for reproducible updates
+        self.sync: DataParallelSync | None = None  # set by the trainer under torchrun
 
     def n_q_for_bandwidth(self, kbps: float, frame_rate: float, bits: float) -> int:
         """Codebooks that fit ``kbps`` (at least 1, at most all)."""
@@ -207,9 +225,20 @@ class ResidualVQ(nn.Module):
         Returns the quantised latent (straight-through), codes ``[B, max n_q, T]`` and the
         commitment loss (mean squared distance of the projected residuals to their codes).
         """
+        with fp32(z):  # codes, EMA and commitment in fp32 (also under bf16 autocast)
+            return self._forward(z.float(), n_q)
+
+    def _forward(
+        self, z: torch.Tensor, n_q: torch.Tensor | int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b = z.shape[0]
-        n_q_t = torch.full((b,), n_q) if isinstance(n_q, int) else n_q.to(torch.long)
-        max_q = int(n_q_t.max())
+        if isinstance(n_q, int):
+            n_q_t = torch.full((b,), n_q, device=z.device)
+        else:
+            n_q_t = n_q.to(device=z.device, dtype=torch.long)
+        sync = self.sync if self.training else None
+        # under data parallelism every rank runs the stages of the global batch's largest n_q
+        max_q = int((sync.gather(n_q_t) if sync is not None else n_q_t).max())
         residual = z
         z_q = torch.zeros_like(z)
         codes, commit = [], z.new_zeros(())
@@ -220,9 +249,18 @@ class ResidualVQ(nn.Module):
             q = F.embedding(idx, cb.embed)
             if self.training:
                 sel = active[:, None].expand_as(idx)
-                if sel.any():
-                    commit = commit + (e - q).pow(2).mean(-1)[sel].mean()
-                cb.update(e.detach()[sel], idx[sel], self.gen)
+                e_sel, idx_sel = e.detach()[sel], idx[sel]
+                if sync is None:
+                    if sel.any():
+                        commit = commit + (e - q).pow(2).mean(-1)[sel].mean()
+                else:
+                    e_sel, idx_sel = sync.gather(e_sel), sync.gather(idx_sel)
+                    if e_sel.shape[0]:  # frames of the global batch at this stage
+                        # DDP averages the ranks' gradients: world x (this rank's sum / global
+                        # count) averages to the one-process mean
+                        scale = sync.world_size / e_sel.shape[0]
+                        commit = commit + (e - q).pow(2).mean(-1)[sel].sum() * scale
+                cb.update(e_sel, idx_sel, self.gen)
             q_st = e + (q - e).detach()  # straight-through: decoder grads reach the encoder
             contrib = cb.out(q_st) * active[:, None, None].to(z.dtype)
             z_q = z_q + contrib

@@ -8,6 +8,12 @@ When every shard is complete they are merged into ``<name>.ark`` + ``<name>.scp`
 ``<name>.num_frames``, frames per utterance, written just before the scp; the scp is
 written last, atomically: its presence means the stage is done) and the shard files removed.
 
+Batches (``batch_size`` > 1, on ``device``): the utterances of a shard are taken in order of
+their length (from ``segments`` or the audio files' headers) and grouped by their exact number
+of frames, so every utterance of a batch is padded only to a whole frame, as when it is encoded
+alone, and its codes are the same (tested). A batch is encoded when it is full or when more than
+``2 x batch_size`` utterances wait; at most that many are held in memory.
+
 Provenance: ``<name>.yaml`` (e.g. ``codes.yaml``), written before the first shard, records
 what makes the codes: the codec's checksum (``config.yaml`` + ``model.safetensors``), ``n_q``,
 codebook size, frame and sample rate, and the checksum of the audio list (``wav.scp`` /
@@ -28,9 +34,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from espnet_codec_lm.codec.abs_codec import CodecInputError
+from espnet_codec_lm.codec.abs_codec import CodecInputError, check_waveform
 from espnet_codec_lm.codec.audio import list_utterances, load_audio
-from espnet_codec_lm.codec.model import load_codec
+from espnet_codec_lm.codec.model import load_codec, resolve_device
 from espnet_codec_lm.config import config_changes, read_yaml
 from espnet_codec_lm.data.kaldi_io import num_frames_path
 from espnet_codec_lm.utils.fileio import atomic_write_bytes, atomic_write_text, sha256_files
@@ -65,8 +71,6 @@ def append_codes(
     returns ``(encode, sample_rate)``: ``encode(wav, utt)`` maps float32 audio at
     ``sample_rate`` to an integer array ``[T, n_q]`` and raises an error naming ``utt``.
     Shared by every tokenizer of the toolkit (the codec's, the USTokenizer's)."""
-    import kaldiio
-
     ark, scp = Path(out_prefix + ".ark"), Path(out_prefix + ".scp")
     done = _done_ids(scp)
     todo = [u for u in utts if u[0] not in done]
@@ -76,13 +80,77 @@ def append_codes(
     with open(ark, "ab") as fa, open(scp, "a", encoding="utf-8") as fs:
         for utt, value, start, end in todo:
             arr = encode(load_audio(value, sample_rate, utt, start, end), utt)
-            offset = fa.tell()
-            kaldiio.save_ark(fa, {utt: arr}, write_function="numpy")
-            fa.flush()
-            os.fsync(fa.fileno())
-            # kaldiio's scp offset points after "<utt> " in the ark
-            fs.write(f"{utt} {ark.resolve()}:{offset + len(utt.encode()) + 1}\n")
-            fs.flush()
+            _append(fa, fs, ark, utt, arr)
+    return len(todo)
+
+
+def _append(fa, fs, ark: Path, utt: str, arr: np.ndarray) -> None:
+    """One ark entry, fsynced, then its scp line (the line says the entry is complete)."""
+    import kaldiio
+
+    offset = fa.tell()
+    kaldiio.save_ark(fa, {utt: arr}, write_function="numpy")
+    fa.flush()
+    os.fsync(fa.fileno())
+    # kaldiio's scp offset points after "<utt> " in the ark
+    fs.write(f"{utt} {ark.resolve()}:{offset + len(utt.encode()) + 1}\n")
+    fs.flush()
+
+
+def _duration(value: str, start: float | None, end: float | None) -> float:
+    """Seconds of an utterance from ``segments`` or its file's header (no audio is read);
+    ``inf`` when it cannot be told (a pipe, an ark offset, an unreadable header)."""
+    if start is not None and end is not None and end > start:
+        return end - start
+    try:
+        import soundfile as sf
+
+        info = sf.info(value)
+        return info.frames / info.samplerate
+    except Exception:  # not a plain audio file: encoded last, in its place in the list
+        return float("inf")
+
+
+def append_codes_batched(
+    utts: list[tuple[str, str, float | None, float | None]],
+    out_prefix: str,
+    load_encoder: Callable[
+        [], tuple[Callable[[list[np.ndarray], list[str]], list[np.ndarray]], int, int]
+    ],
+    batch_size: int,
+) -> int:
+    """:func:`append_codes` in batches of up to ``batch_size`` utterances of the same number of
+    frames (see the module docstring). ``load_encoder()`` returns ``(encode_batch,
+    sample_rate, hop_length)``: ``encode_batch(wavs, utts)`` maps float32 audio of equal frame
+    counts to integer arrays ``[T, n_q]``. Returns how many were encoded now."""
+    ark, scp = Path(out_prefix + ".ark"), Path(out_prefix + ".scp")
+    done = _done_ids(scp)
+    todo = [u for u in utts if u[0] not in done]
+    if not todo:
+        return 0
+    order = sorted(range(len(todo)), key=lambda i: (_duration(*todo[i][1:]), i))
+    encode_batch, sample_rate, hop = load_encoder()
+    pending: dict[int, list[tuple[str, np.ndarray]]] = {}  # frames -> (utt, audio)
+
+    def flush(frames: int) -> None:
+        batch = pending.pop(frames)
+        arrs = encode_batch([w for _, w in batch], [u for u, _ in batch])
+        for (utt, _), arr in zip(batch, arrs):
+            _append(fa, fs, ark, utt, arr)
+
+    with open(ark, "ab") as fa, open(scp, "a", encoding="utf-8") as fs:
+        for i in order:
+            utt, value, start, end = todo[i]
+            wav = load_audio(value, sample_rate, utt, start, end)
+            frames = max(1, -(-len(wav) // hop))
+            pending.setdefault(frames, []).append((utt, wav))
+            if len(pending[frames]) == batch_size:
+                flush(frames)
+            elif sum(map(len, pending.values())) > 2 * batch_size:
+                for f in [f for f in pending if f != frames]:  # shorter ones: none will come
+                    flush(f)
+        for f in list(pending):
+            flush(f)
     return len(todo)
 
 
@@ -92,12 +160,20 @@ def encode_shard(
     out_prefix: str,
     n_q: int,
     num_threads: int = 1,
+    batch_size: int = 1,
+    device: str = "cpu",
 ) -> int:
-    """Encode ``utts`` into ``out_prefix.{ark,scp}`` (appending; skipping what is done).
-    Returns the number of utterances encoded now."""
+    """Encode ``utts`` into ``out_prefix.{ark,scp}`` (appending; skipping what is done), one at
+    a time or (``batch_size`` > 1) in batches of equal frame counts, on ``device`` (``auto``:
+    CUDA when available). Returns the number of utterances encoded now."""
     import torch
 
     torch.set_num_threads(num_threads)
+    dev = resolve_device(device)
+    if batch_size > 1 or dev.type != "cpu":
+        return append_codes_batched(
+            utts, out_prefix, lambda: _batch_encoder(codec_dir, n_q, dev), max(1, batch_size)
+        )
 
     def load() -> tuple[Callable[[np.ndarray, str], np.ndarray], int]:
         codec = load_codec(codec_dir)
@@ -113,6 +189,28 @@ def encode_shard(
         return encode, codec.sample_rate
 
     return append_codes(utts, out_prefix, load)
+
+
+def _batch_encoder(codec_dir: str, n_q: int, device):
+    """``(encode_batch, sample_rate, hop_length)`` of the codec on ``device``."""
+    import torch
+
+    codec = load_codec(codec_dir, device=str(device))
+    dtype = codes_dtype(codec.codebook_size)
+    sr = codec.sample_rate
+
+    def encode_batch(wavs: list[np.ndarray], utts: list[str]) -> list[np.ndarray]:
+        rows = []
+        for wav, utt in zip(wavs, utts):
+            try:
+                x = check_waveform(torch.from_numpy(wav), sr, sr)
+            except CodecInputError as e:
+                raise CodecInputError(f"utterance '{utt}': {e}") from None
+            rows.append(codec.pad_to_hop(x[None])[0])  # all of one frame count: one length
+        codes = codec.encode(torch.stack(rows).to(device), n_q).cpu().numpy()
+        return [c.T.astype(dtype) for c in codes]  # [T, n_q] each
+
+    return encode_batch, sr, codec.hop_length
 
 
 def _shard_worker(args: tuple) -> int:
@@ -164,10 +262,14 @@ def tokenize(
     name: str = "codes",
     scp_name: str = "wav.scp",
     redo: bool = False,
+    batch_size: int = 1,
+    device: str = "cpu",
 ) -> Path:
     """Encode every utterance of ``data`` (a data dir, whose ``scp_name`` is read, or a scp
     file) into ``out_dir/<name>.{ark,scp}`` (+ ``<name>.yaml``); return the scp path. Reruns
-    with the same settings resume; other settings are refused unless ``redo``."""
+    with the same settings resume; other settings are refused unless ``redo``. ``batch_size``
+    and ``device`` (auto|cpu|cuda; every ``nj`` process uses the same GPU) change the speed,
+    not the codes, so they are not recorded and may change on a rerun."""
     src, utts = utterances_of(data, scp_name)
     prov = codes_provenance(codec_dir, src, n_q)
     return write_codes(
@@ -176,7 +278,7 @@ def tokenize(
         name,
         prov,
         _shard_worker,
-        lambda shard, prefix: (str(codec_dir), shard, prefix, n_q),
+        lambda shard, prefix: (str(codec_dir), shard, prefix, n_q, 1, batch_size, device),
         nj,
         redo,
     )

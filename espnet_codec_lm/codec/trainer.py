@@ -25,6 +25,7 @@ refused) and its next save replaces it by ``checkpoint/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from espnet_codec_lm.codec.audio import iter_audio
 from espnet_codec_lm.codec.augment import SegmentSampler
@@ -45,10 +47,13 @@ from espnet_codec_lm.codec.losses import (
     feature_matching_loss,
     generator_adv_loss,
 )
-from espnet_codec_lm.codec.model import SoundStreamCodec, save_codec
+from espnet_codec_lm.codec.model import SoundStreamCodec, resolve_device, save_codec
+from espnet_codec_lm.codec.quantizer import DataParallelSync
 from espnet_codec_lm.config import check_resume_config, dump_config
 from espnet_codec_lm.utils import checkpoint_io as cio
+from espnet_codec_lm.utils import distributed as dist_util
 from espnet_codec_lm.utils import provenance
+from espnet_codec_lm.utils.distributed import DistEnv
 from espnet_codec_lm.utils.fileio import atomic_path, staged_dir
 from espnet_codec_lm.utils.progress import progress
 from espnet_codec_lm.utils.signals import StopRequest
@@ -64,6 +69,8 @@ RESUME_MAY_CHANGE = (
     "keep_snapshots",
     "num_threads",
     "data.valid",
+    "device",  # moving an experiment between a CPU and a GPU machine
+    "precision",
 )
 
 
@@ -89,17 +96,37 @@ def codebook_usage(hist: np.ndarray) -> tuple[float, float]:
 
 
 class CodecTrainer:
-    """Owns the models, optimisers and step counter of one codec experiment."""
+    """Owns the models, optimisers and step counter of one codec experiment.
 
-    def __init__(self, cfg: CodecTrainConfig, exp_dir: str | Path | None = None) -> None:
+    Everything trains on ``device`` (default: ``cfg.device`` resolved by
+    :func:`resolve_device`); ``cfg.precision=bf16`` autocasts the generator and the
+    discriminators on CUDA (losses and quantiser in fp32), on CPU it is fp32. The random streams
+    (quantiser, dropout, segments) stay on the CPU, so a run draws the same on any device and
+    checkpoints are the same files."""
+
+    def __init__(
+        self,
+        cfg: CodecTrainConfig,
+        exp_dir: str | Path | None = None,
+        device: torch.device | str | None = None,
+        env: DistEnv | None = None,
+    ) -> None:
         self.cfg = cfg
         self.exp_dir = Path(exp_dir) if exp_dir is not None else None
+        self.env = env if env is not None else DistEnv()
+        if self.env.ddp:
+            device = self.env.device
+        self.device = torch.device(device) if device is not None else resolve_device(cfg.device)
+        self.bf16 = cfg.precision == "bf16" and self.device.type == "cuda"
+        if cfg.precision == "bf16" and not self.bf16:
+            log.info("precision=bf16 is for CUDA only: training in fp32 on %s", self.device)
         torch.manual_seed(cfg.seed)
-        self.model = SoundStreamCodec(cfg.model)
+        # built on the CPU (the same initial weights on any device), then moved
+        self.model = SoundStreamCodec(cfg.model).to(self.device)
         self.model.quantizer.gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.disc = None
         if cfg.loss.adv_weight > 0 or cfg.loss.feat_weight > 0:
-            self.disc = CodecDiscriminator(cfg.discriminator)
+            self.disc = CodecDiscriminator(cfg.discriminator).to(self.device)
         o = cfg.optim
         self.opt_g = torch.optim.AdamW(
             self.model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay
@@ -112,34 +139,77 @@ class CodecTrainer:
             else None
         )
         sr = cfg.model.sample_rate
-        self.mel_loss = MultiScaleMelLoss(sr, cfg.loss.mel_windows, cfg.loss.mel_bins)
-        self.stft_loss = MultiResolutionSTFTLoss(cfg.loss.stft_windows)
+        self.mel_loss = MultiScaleMelLoss(sr, cfg.loss.mel_windows, cfg.loss.mel_bins).to(
+            self.device
+        )
+        self.stft_loss = MultiResolutionSTFTLoss(cfg.loss.stft_windows).to(self.device)
         self.step = 0
         self.dropout_gen = torch.Generator().manual_seed(cfg.seed + 2)
         nq = cfg.model.quantizer.num_codebooks
         self.hist = np.zeros((nq, cfg.model.quantizer.codebook_size), np.int64)
+        # what a step runs: the modules themselves, or their DDP replicas under torchrun (the
+        # modules, their state dicts and the checkpoints stay the same)
+        self.gen_step: torch.nn.Module = self.model
+        self.disc_step: torch.nn.Module | None = self.disc
+        if self.env.ddp:
+            self._replicate()
+
+    def _replicate(self) -> None:
+        """DistributedDataParallel around generator and discriminators (gradients averaged over
+        the ranks); the quantiser's codebook updates see the whole global batch."""
+        env = self.env
+        ids = [env.device.index] if env.device.type == "cuda" else None
+        # factorised codebooks beyond the batch's largest n_q leave their projections unused
+        unused = self.cfg.model.quantizer.kind == "factorized"
+        # buffers (the codebooks) are kept equal by the quantiser's own sync, not broadcast
+        self.gen_step = DDP(
+            self.model, device_ids=ids, broadcast_buffers=False, find_unused_parameters=unused
+        )
+        if self.disc is not None:
+            self.disc_step = DDP(self.disc, device_ids=ids, broadcast_buffers=False)
+        self.model.quantizer.sync = DataParallelSync(
+            lambda t: dist_util.all_gather_rows(t, env), env.world_size
+        )
 
     # --- one step ----------------------------------------------------------------------------
     def lr(self) -> float:
         o = self.cfg.optim
         return o.lr * o.lr_decay ** (self.step // max(1, o.lr_decay_every))
 
+    def autocast(self):
+        """bf16 autocast of the networks on CUDA (``precision: bf16``), else nothing."""
+        if self.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def train_step(self, wav: torch.Tensor) -> dict[str, float]:
-        """One generator (+ discriminator) update on ``wav [B, N]``; returns the loss values."""
+        """One generator (+ discriminator) update on ``wav [B, N]``; returns the loss values.
+
+        Under torchrun ``wav`` is the global batch (the same on every rank): each rank trains on
+        its contiguous share and the returned values are the means over the ranks."""
         cfg, lc = self.cfg, self.cfg.loss
-        self.model.train()
+        self.gen_step.train()
         for opt in (self.opt_g, self.opt_d):
             if opt is not None:
                 for g in opt.param_groups:
                     g["lr"] = self.lr()
-        n_q = self.model.quantizer.draw_n_q(wav.shape[0], self.dropout_gen)
-        wav_hat, codes, commit = self.model(wav, n_q)
+        n_q = self.model.quantizer.draw_n_q(wav.shape[0], self.dropout_gen)  # on the CPU
+        if self.env.ddp:  # this rank's share of the global batch
+            share = wav.shape[0] // self.env.world_size
+            lo = self.env.rank * share
+            wav, n_q = wav[lo : lo + share], n_q[lo : lo + share]
+        wav = wav.to(self.device, non_blocking=True)
+        with self.autocast():
+            wav_hat, codes, commit = self.gen_step(wav, n_q)
         out: dict[str, float] = {}
         use_adv = self.disc is not None and self.step >= lc.adv_start_step
         if use_adv:  # discriminator step on the detached resynthesis
-            self.disc.train()
-            real = self.disc(wav)
-            fake = self.disc(wav_hat.detach())
+            self.disc_step.train()
+            with self.autocast():  # real and fake in one forward (one DDP forward per backward)
+                both = self.disc_step(torch.cat([wav, wav_hat.detach()]))
+            b = wav.shape[0]
+            real = [[t[:b] for t in d] for d in both]
+            fake = [[t[b:] for t in d] for d in both]
             d_loss = discriminator_loss([r[-1] for r in real], [f[-1] for f in fake], lc.adv_type)
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
@@ -153,10 +223,13 @@ class CodecTrainer:
             stft = self.stft_loss(wav_hat, wav)
             g_loss = g_loss + lc.stft_weight * stft
             out["stft"] = stft.item()
-        if use_adv:
-            fake = self.disc(wav_hat)
-            with torch.no_grad():
-                real = self.disc(wav)
+        if use_adv:  # the discriminators themselves (no DDP, frozen): gradients reach wav_hat
+            self.disc.requires_grad_(False)
+            with self.autocast():
+                fake = self.disc(wav_hat)
+                with torch.no_grad():
+                    real = self.disc(wav)
+            self.disc.requires_grad_(True)
             adv = generator_adv_loss([f[-1] for f in fake], lc.adv_type)
             fm = feature_matching_loss([r[:-1] for r in real], [f[:-1] for f in fake])
             g_loss = g_loss + lc.adv_weight * adv + lc.feat_weight * fm
@@ -168,8 +241,13 @@ class CodecTrainer:
         )
         self.opt_g.step()
         out["g_loss"] = g_loss.item()
+        if self.env.ddp:  # the means over the ranks (= the global batch's: equal shares)
+            summed = dist_util.all_reduce_sum(
+                torch.tensor(list(out.values()), dtype=torch.float64), self.env
+            )
+            out = {k: float(v) / self.env.world_size for k, v in zip(out, summed)}
         self.step += 1
-        c = codes.numpy()
+        c = codes.cpu().numpy()
         for i in range(c.shape[1]):  # usage only where this codebook was active
             used = c[(n_q > i).numpy(), i].reshape(-1)
             self.hist[i] += np.bincount(used, minlength=self.hist.shape[1])
@@ -200,7 +278,7 @@ class CodecTrainer:
         self.save_codec_dir()
         snaps = self.exp_dir / "snapshots"
         snaps.mkdir(exist_ok=True)
-        weights = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         with atomic_path(snaps / f"step{self.step:08d}.safetensors") as tmp:
             save_file(weights, str(tmp))
         for old in sorted(snaps.glob("step*.safetensors"))[: -self.cfg.keep_snapshots]:
@@ -318,7 +396,7 @@ class CodecTrainer:
         for nq in sorted({1, min(3, self.model.num_codebooks), self.model.num_codebooks}):
             vals = []
             for w in wavs:
-                x = self.model.pad_to_hop(w[None])
+                x = self.model.pad_to_hop(w[None].to(self.device))
                 hat, _, _ = self.model(x, nq)
                 vals.append(self.mel_loss(hat, x).item())
             out[f"valid_mel_q{nq}"] = float(np.mean(vals))
@@ -394,10 +472,38 @@ def train(
     """Train until ``cfg.max_steps``, resuming from ``exp_dir/checkpoint/`` (or a legacy
     ``checkpoint.pt``) when present (a
     config that differs from the saved one beyond ``RESUME_MAY_CHANGE`` is refused unless
-    ``allow_config_change``)."""
-    exp_dir = Path(exp_dir)
+    ``allow_config_change``).
+
+    Under ``torchrun --nproc_per_node N`` (gloo on CPU, nccl on CUDA) the generator and the
+    discriminators are DDP replicas: every rank draws the same global batch
+    (``data.batch_size``, divisible by N) and trains on its contiguous share, so N processes
+    compute what one process does with the same batch; only rank 0 writes files."""
+    env = dist_util.init_ddp(cfg.device)
+    try:
+        return _train(cfg, Path(exp_dir), resume, command, allow_config_change, env)
+    finally:
+        dist_util.shutdown(env)
+
+
+def _train(
+    cfg: CodecTrainConfig,
+    exp_dir: Path,
+    resume: bool,
+    command: str | None,
+    allow_config_change: bool,
+    env: DistEnv,
+) -> CodecTrainer:
     torch.set_num_threads(cfg.num_threads)
-    ckpt = find_checkpoint(exp_dir) if resume else None
+    if cfg.data.batch_size % env.world_size:
+        raise ValueError(
+            f"data.batch_size={cfg.data.batch_size} (the global batch) is not divisible by "
+            f"the {env.world_size} processes"
+        )
+    main = env.is_main
+    # rank 0 decides (a rank that looked later could see a checkpoint rank 0 is writing)
+    found = find_checkpoint(exp_dir) if resume else None
+    ckpt = dist_util.broadcast_object(str(found) if found else None, env)
+    ckpt = Path(ckpt) if ckpt else None
     if ckpt is not None:  # before any audio is read
         check_resume_config(
             exp_dir / "config.yaml", cfg, RESUME_MAY_CHANGE, allow_config_change, log
@@ -405,81 +511,119 @@ def train(
     if not cfg.data.train:
         raise ValueError("data.train is not set (a Kaldi data dir or wav.scp)")
     sr = cfg.model.sample_rate
-    # all audio is read (and checked: NaN, truncated, empty...) before anything is written
+    # all audio is read (and checked: NaN, truncated, empty...) before anything is written;
+    # every rank holds it (each draws the global batch and keeps its share)
     audio = []
     for src in [cfg.data.train, *cfg.data.train_extra]:
         audio += [a for _, a in iter_audio(src, sr, cfg.data.max_utts)]
     log.info("training audio: %d utterances, %.2f h", len(audio), sum(map(len, audio)) / sr / 3600)
     valid = []
-    if cfg.data.valid:
+    if cfg.data.valid and main:
         for _, a in iter_audio(cfg.data.valid, sr, 8):
             valid.append(torch.from_numpy(a[: 3 * sr]))
+    dist_util.barrier(env)  # every rank has checked the config before rank 0 rewrites it
     exp_dir.mkdir(parents=True, exist_ok=True)
     sampler = SegmentSampler(audio, cfg.data, sr, cfg.seed)
-    trainer = CodecTrainer(cfg, exp_dir)
+    trainer = CodecTrainer(cfg, exp_dir, env=env)
+    log.info(
+        "device %s, %s%s",
+        trainer.device,
+        "bf16 autocast" if trainer.bf16 else "fp32",
+        f", DDP over {env.world_size} processes ({env.backend})" if env.ddp else "",
+    )
     if ckpt is not None:
-        trainer.load(ckpt, sampler)
+        trainer.load(ckpt, sampler)  # every rank reads the same checkpoint
         log.info("resumed from %s at step %d", ckpt, trainer.step)
-        if trainer.codec_dir_step() != trainer.step:  # killed between checkpoint/ and codec/
+        if main and trainer.codec_dir_step() != trainer.step:  # killed between the two
             log.info("%s: not of step %d; rewriting it", exp_dir / "codec", trainer.step)
             trainer.save_codec_dir()
-    dump_config(cfg, exp_dir / "config.yaml")  # the effective config of the latest (re)start
-    record_start(exp_dir, trainer.step, command)
+    if main:
+        dump_config(cfg, exp_dir / "config.yaml")  # the effective config of the latest (re)start
+        record_start(exp_dir, trainer.step, command)
     n_params = sum(p.numel() for p in trainer.model.parameters())
     log.info("generator: %.2fM parameters", n_params / 1e6)
     from torch.utils.tensorboard import SummaryWriter
 
-    tb = SummaryWriter(str(exp_dir / "tensorboard"), purge_step=trainer.step + 1)
+    tb = SummaryWriter(str(exp_dir / "tensorboard"), purge_step=trainer.step + 1) if main else None
     log_path = exp_dir / "train_log.jsonl"
     acc: dict[str, list[float]] = {}
     t_last_ckpt = t_log = time.time()
     bar = progress(total=cfg.max_steps, initial=trainer.step, desc="codec_train")
-    # SIGTERM / SIGINT: finish the step, checkpoint, exit (a rerun resumes from there)
+    # SIGTERM / SIGINT: finish the step, checkpoint, exit (a rerun resumes from there); under
+    # torchrun the ranks agree after each step, so that they all stop at the same one
     stop = StopRequest()
-    while trainer.step < cfg.max_steps and not stop.stopped:
+    stopped = False
+    while trainer.step < cfg.max_steps and not stopped:
         wav = torch.from_numpy(sampler.batch())
         for k, v in trainer.train_step(wav).items():
             acc.setdefault(k, []).append(v)
+        stopped = stop.stopped
+        if env.ddp:
+            stopped = bool(dist_util.all_reduce_sum(torch.tensor([float(stopped)]), env) > 0)
         bar.update(1)
         step = trainer.step
         if step % cfg.log_every == 0:
-            row = {"step": step, "time": time.time(), "lr": trainer.lr()}
-            row.update({k: float(np.mean(v)) for k, v in acc.items()})
-            row["steps_per_s"] = cfg.log_every / max(1e-9, time.time() - t_log)
-            for i, h in enumerate(trainer.hist):
-                row[f"ppl_cb{i + 1}"], row[f"used_cb{i + 1}"] = codebook_usage(h)
-            if valid and step % cfg.valid_every == 0:
-                row.update(trainer.validate(valid))
+            if env.ddp:  # codebook usage of the global batch
+                trainer.hist[:] = dist_util.all_reduce_sum(torch.from_numpy(trainer.hist), env)
+            if main:
+                _log_row(trainer, acc, cfg, step, t_log, valid, tb, log_path)
             trainer.hist[:] = 0
             acc, t_log = {}, time.time()
-            for k, v in row.items():
-                if k not in ("step", "time"):
-                    tb.add_scalar(k, v, step)
-            with open(log_path, "a") as f:  # append-only log; plot_losses dedups resumed steps
-                f.write(json.dumps(row) + "\n")
-            usage = " ".join(
-                f"{row[f'used_cb{i + 1}']:.2f}/{row[f'ppl_cb{i + 1}']:.0f}"
-                for i in range(len(trainer.hist))
-            )
-            extra = " ".join(f"{k}={row[k]:.3f}" for k in row if k.startswith("valid_"))
-            log.info(
-                "step %d mel %.3f g %.3f %s%.2f step/s | used/ppl %s %s",
-                step,
-                row["mel"],
-                row["g_loss"],
-                f"d {row['d_loss']:.3f} " if "d_loss" in row else "",
-                row["steps_per_s"],
-                usage,
-                extra,
-            )
-        if time.time() - t_last_ckpt >= cfg.ckpt_every_s or step == cfg.max_steps or stop.stopped:
-            trainer.save(sampler)
-            plot_losses(log_path, exp_dir / "losses.png") if log_path.is_file() else None
-            tb.flush()
+        if time.time() - t_last_ckpt >= cfg.ckpt_every_s or step == cfg.max_steps or stopped:
+            if main:
+                trainer.save(sampler)
+                plot_losses(log_path, exp_dir / "losses.png") if log_path.is_file() else None
+                tb.flush()
             t_last_ckpt = time.time()
     bar.close()
-    tb.close()
+    if tb is not None:
+        tb.close()
     stop.restore()
-    if stop.stopped:
-        log.info("stopped by signal %d at step %d (checkpoint saved)", stop.signum, trainer.step)
+    dist_util.barrier(env)  # the last checkpoint is written when any rank returns
+    if stopped:
+        log.info(
+            "stopped by signal %s at step %d (checkpoint saved)",
+            stop.signum if stop.stopped else "(on another rank)",
+            trainer.step,
+        )
     return trainer
+
+
+def _log_row(
+    trainer: CodecTrainer,
+    acc: dict[str, list[float]],
+    cfg: CodecTrainConfig,
+    step: int,
+    t_log: float,
+    valid: list[torch.Tensor],
+    tb,
+    log_path: Path,
+) -> None:
+    """One line of ``train_log.jsonl`` (means since the last one), TensorBoard, the console."""
+    row = {"step": step, "time": time.time(), "lr": trainer.lr()}
+    row.update({k: float(np.mean(v)) for k, v in acc.items()})
+    row["steps_per_s"] = cfg.log_every / max(1e-9, time.time() - t_log)
+    for i, h in enumerate(trainer.hist):
+        row[f"ppl_cb{i + 1}"], row[f"used_cb{i + 1}"] = codebook_usage(h)
+    if valid and step % cfg.valid_every == 0:
+        row.update(trainer.validate(valid))
+    for k, v in row.items():
+        if k not in ("step", "time"):
+            tb.add_scalar(k, v, step)
+    with open(log_path, "a") as f:  # append-only log; plot_losses dedups resumed steps
+        f.write(json.dumps(row) + "\n")
+    usage = " ".join(
+        f"{row[f'used_cb{i + 1}']:.2f}/{row[f'ppl_cb{i + 1}']:.0f}"
+        for i in range(len(trainer.hist))
+    )
+    extra = " ".join(f"{k}={row[k]:.3f}" for k in row if k.startswith("valid_"))
+    log.info(
+        "step %d mel %.3f g %.3f %s%.2f step/s | used/ppl %s %s",
+        step,
+        row["mel"],
+        row["g_loss"],
+        f"d {row['d_loss']:.3f} " if "d_loss" in row else "",
+        row["steps_per_s"],
+        usage,
+        extra,
+    )

@@ -8,56 +8,39 @@ the embeddings and heads. FSDP2 runs on CPU with gloo in torch 2.13 (verified by
 test), so the same code path is tested here and used on GPUs. On GPU the parameters stay fp32
 (the optimiser's master copy) and FSDP casts them to bf16 for compute
 (``MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=fp32)``); gradients are reduced in fp32.
+The process group, ``DistEnv`` and the collectives live in ``utils/distributed.py`` (the codec
+trainer uses them too, with DistributedDataParallel) and are importable from here as before.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
 import logging
-import os
-from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
 
 from espnet_codec_lm.train.config import DistConfig
+from espnet_codec_lm.utils.distributed import (  # noqa: F401  (the trainer's names for them)
+    DistEnv,
+    all_gather_rows,
+    all_reduce_sum,
+    barrier,
+    broadcast_object,
+    pick_device,
+    shutdown,
+    start_group,
+    torchrun_ranks,
+)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class DistEnv:
-    """Where this process sits: rank, world size, device, and whether FSDP/bf16 are used."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    device: torch.device = torch.device("cpu")
-    backend: str | None = None  # None: no process group
-    fsdp: bool = False
-    bf16: bool = False
-    owns_group: bool = False  # we initialised the process group (so we tear it down)
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.backend is not None
 
 
 def init_distributed(cfg: DistConfig) -> DistEnv:
     """Read torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), pick the device,
     and start the process group when one is needed."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = torch.cuda.is_available()
-    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
-    if cuda:
-        torch.cuda.set_device(device)
+    rank, world, local_rank = torchrun_ranks()
+    device = pick_device("auto", local_rank)
+    cuda = device.type == "cuda"
     fsdp = cfg.fsdp if cfg.fsdp is not None else (world > 1 or cuda)
     if world > 1 and not fsdp:
         raise ValueError("dist.fsdp=false with several processes: only FSDP2 is supported")
@@ -65,48 +48,8 @@ def init_distributed(cfg: DistConfig) -> DistEnv:
     backend = None
     owns = False
     if fsdp:
-        backend = cfg.backend if cfg.backend != "auto" else ("nccl" if cuda else "gloo")
-        if not dist.is_initialized():
-            timeout = datetime.timedelta(minutes=30)
-            if "MASTER_ADDR" in os.environ:
-                dist.init_process_group(
-                    backend, timeout=timeout, device_id=device if cuda else None
-                )
-            else:  # a plain single process that still wants FSDP (e.g. bf16 on one GPU)
-                dist.init_process_group(
-                    backend, store=dist.HashStore(), rank=0, world_size=1, timeout=timeout
-                )
-            owns = True
+        backend, owns = start_group(cfg.backend, device)
     return DistEnv(rank, world, local_rank, device, backend, fsdp, bf16, owns)
-
-
-def shutdown(env: DistEnv) -> None:
-    """Destroy the process group if :func:`init_distributed` created it."""
-    if env.owns_group and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def barrier(env: DistEnv) -> None:
-    if env.distributed:
-        dist.barrier()
-
-
-def all_reduce_sum(t: torch.Tensor, env: DistEnv) -> torch.Tensor:
-    """Sum ``t`` over ranks (returned; ``t`` is not modified). No-op without a group."""
-    if not env.distributed:
-        return t
-    out = t.detach().clone().to(env.device if env.backend == "nccl" else "cpu")
-    dist.all_reduce(out, op=dist.ReduceOp.SUM)
-    return out.to(t.device)
-
-
-def broadcast_object(obj, env: DistEnv):
-    """Rank 0's small Python object on every rank (JSON-like data only)."""
-    if not env.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def _blocks(model: torch.nn.Module) -> list[torch.nn.Module]:

@@ -65,7 +65,7 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     seen: set[int] = set()
     out = {}
     for k, v in tensors.items():
-        v = v.detach().contiguous()
+        v = v.detach().cpu().contiguous()  # a GPU trainer's tensors too
         if v.numel() and v.data_ptr() in seen:
             v = v.clone()
         seen.add(v.data_ptr())
