@@ -124,6 +124,17 @@ def loss_lines(exp: Path, systems: list[str]) -> list[str]:
         "| system | steps | " + " | ".join(t for _, t in TASKS) + " |",
         "|---|---:|" + "---:|" * len(TASKS),
         *rows,
+        *(
+            [
+                "",
+                "DualSpeechLM's TTS / S2ST column is its LLM's loss on the target's USTokens (the "
+                "semantic loss, 1,024 classes at 25 Hz), not on codec codes: it is not comparable "
+                "with the other rows; its acoustic decoder's loss is in its training log "
+                "(`loss/head1`..).",
+            ]
+            if "DualSpeechLM" in systems
+            else []
+        ),
     ]
 
 
