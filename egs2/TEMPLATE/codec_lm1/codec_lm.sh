@@ -114,10 +114,9 @@ Systems of the paper: --cpt_mode none --init none (No Initialization); --cpt_mod
 (Speech & Text CPT). Steps run through \${run_cmd} from cmd.sh (local, or Slurm).
 --tasks "asr s2tt:en s2tt:zh": SFT trains each task once; task:lang decodes and scores only the
 source language lang (one translation direction) into decode_<task>_<set>_<lang>.
---lm_kind dual (DualSpeechLM, doc/dualspeechlm.md): stage 5 also trains a USTokenizer (or takes
---ust_dir) and tokenises every set into \${dumpdir}/ust; the LM reads USTokens and its acoustic
-decoder writes the codec's --n_q codebooks. --score_asr lm:EXP scores its speech with another
-system's ASR experiment (a DualSpeechLM ASR reads USTokens, not the codec's codes).
+--lm_kind dual (DualSpeechLM, doc/dualspeechlm.md): stage 5 also trains (or takes --ust_dir) a
+USTokenizer and tokenises every set into \${dumpdir}/ust; the LM reads USTokens, its acoustic decoder
+writes --n_q codec codebooks; --score_asr lm:EXP: another system's ASR judges its speech.
 EOF
 )
 
@@ -331,12 +330,10 @@ model_args() { # model_args INIT: the model.* overrides of an LM run starting fr
     echo "data.build.frame_rate=${ust_rate}"
     echo "data.acoustic.codes=$(yaml_list "${dumpdir}/codes/${train_set}/codes.scp")"
     echo "data.acoustic.valid_codes=$(yaml_list "${dumpdir}/codes/${valid_set}/codes.scp")"
-    if [ -f "${dumpdir}/codes/${train_set}/codes_tgt.scp" ]; then
+    [ -f "${dumpdir}/codes/${train_set}/codes_tgt.scp" ] &&
       echo "data.acoustic.codes_tgt=$(yaml_list "${dumpdir}/codes/${train_set}/codes_tgt.scp")"
-    fi
-    if [ -f "${dumpdir}/codes/${valid_set}/codes_tgt.scp" ]; then
+    [ -f "${dumpdir}/codes/${valid_set}/codes_tgt.scp" ] &&
       echo "data.acoustic.valid_codes_tgt=$(yaml_list "${dumpdir}/codes/${valid_set}/codes_tgt.scp")"
-    fi
   else
     echo "model.num_streams=${n_q}"
   fi
@@ -550,6 +547,10 @@ if stage_on 8 "decoding (${tasks}) on ${test_sets}"; then
   stage_end
 fi
 
+asr_scorer() { # asr_scorer EXP FILE: the toolkit-ASR scorer config of an ASR experiment
+  printf 'lm: %s\ncodec: %s\noverrides: [%s]\n' "$1" "${codec_dir}" \
+    "$(echo "${score_asr_args}" | xargs | tr ' ' ',')" | write_if_changed "$2"
+}
 if stage_on 9 "scoring"; then
   score_args=()
   [ -n "${score_config}" ] && score_args=(--config "${score_config}")
@@ -557,22 +558,14 @@ if stage_on 9 "scoring"; then
     [[ " ${sft_tasks}" == *" asr "* ]] || die "--score_asr self needs the asr task in --tasks"
     [ "${lm_kind}" = dual ] && die "--score_asr self: a DualSpeechLM ASR reads USTokens; use lm:EXP"
     asr_exp=$(sft_exp asr)
-    {
-      echo "lm: ${asr_exp}"
-      echo "codec: ${codec_dir}"
-      echo "overrides: [$(echo "${score_asr_args}" | xargs | tr ' ' ',')]"
-    } | write_if_changed "${asr_exp}/asr_scorer.yaml"
+    asr_scorer "${asr_exp}" "${asr_exp}/asr_scorer.yaml"
     score_args+=(asr.kind=toolkit "asr.path=${asr_exp}/asr_scorer.yaml"
       "asr.name=own ASR of ${system:-${tag}} (${asr_exp##*/})")
   elif [[ "${score_asr}" == lm:* ]]; then # another system's ASR experiment judges this one
     asr_exp=${score_asr#lm:}
     [ -d "${asr_exp}" ] || die "--score_asr ${score_asr}: no experiment ${asr_exp}"
     scorer=${expdir}/asr_scorer_$(basename "${asr_exp}").yaml
-    {
-      echo "lm: ${asr_exp}"
-      echo "codec: ${codec_dir}"
-      echo "overrides: [$(echo "${score_asr_args}" | xargs | tr ' ' ',')]"
-    } | write_if_changed "${scorer}"
+    asr_scorer "${asr_exp}" "${scorer}"
     score_args+=(asr.kind=toolkit "asr.path=${scorer}" "asr.name=ASR of ${asr_exp##*/}")
   elif [ -n "${score_asr}" ]; then
     score_args+=(asr.kind=whisper "asr.path=${score_asr}")
