@@ -18,6 +18,7 @@ from pathlib import Path
 from espnet_codec_lm.codec.model import load_codec
 from espnet_codec_lm.lm.model import META_FILE, SpeechLM
 from espnet_codec_lm.lm.tokenizer import has_tokenizer, load_text_tokenizer
+from espnet_codec_lm.utils.device import resolve_device
 
 
 class CheckpointNotFound(ValueError):
@@ -55,15 +56,6 @@ def experiment_dir(checkpoint: Path) -> Path:
     if checkpoint.name == "model":
         return checkpoint.parent
     return checkpoint
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; anything else as given."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_lm(path: str | Path, dtype: str = "float32", device: str = "cpu"):

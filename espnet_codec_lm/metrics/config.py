@@ -21,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from espnet_codec_lm.utils.device import resolve_device  # noqa: F401 (re-exported)
+
 
 class ModelUnavailable(Exception):
     """A model-based metric cannot run; the message is the reason shown in the results."""
@@ -73,12 +75,3 @@ class ScoringConfig:
     # Score only the utterances that were decoded (default: a missing output counts as an empty
     # hypothesis, i.e. all its reference words are deletions, and is reported as missing).
     ignore_missing: bool = False
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
