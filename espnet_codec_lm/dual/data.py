@@ -96,6 +96,7 @@ class DualTaskDataset(TaskDataset):
             raise ValueError("DualSpeechLM trains with data.loss_weighting: token")
         super().__init__(cfg, layout, tokenizer, rank, world_size, **kwargs)
         self.acoustic = acoustic  # {"codes": {utt: [T, La]}, "codes_tgt": {...}}
+        self.streams = next((int(a.shape[1]) for t in acoustic.values() for a in t.values()), 1)
         self.prompt_frames = prompt_frames
         self.coc_modes = list(coc_modes)
         speech = self.corpora.get("speech")
@@ -123,12 +124,13 @@ class DualTaskDataset(TaskDataset):
         return src[start : start + n]
 
     def get_batch(self, epoch: int, b: int) -> dict:
-        batch = super().get_batch(epoch, b)
+        rows = [self.examples_of_row(epoch, r) for r in self.rows_of(epoch, b)]
+        batch = self.collate_rows(rows, epoch, b)  # built once: the LLM's batch, then these
         rng = np.random.default_rng([self.cfg.seed, epoch, b, self.rank, 2**29])
         items = []  # (row, cond start, cond end, codes, prompt)
-        for r, row in enumerate(self.rows_of(epoch, b)):
+        for r, row in enumerate(rows):
             pos = 0
-            for tid, ex in self.examples_of_row(epoch, row):
+            for tid, ex in row:
                 task = TASK_NAMES[tid]
                 codes = self._target_codes(task, ex)
                 if codes is not None:
@@ -138,14 +140,8 @@ class DualTaskDataset(TaskDataset):
                     prompt = self.speaker_prompt(task, ex.uttid, rng)
                     items.append((r, pos + start, pos + end, codes, prompt))
                 pos += len(ex)
-        batch.update(collate_acoustic(items, self._streams()))
+        batch.update(collate_acoustic(items, self.streams))
         return batch
-
-    def _streams(self) -> int:
-        for table in self.acoustic.values():
-            for arr in table.values():
-                return int(arr.shape[1])
-        return 1
 
     def _target_codes(self, task: str, ex) -> np.ndarray | None:
         """The acoustic codes of a whole-utterance speech target of ``ex`` (None if the task has

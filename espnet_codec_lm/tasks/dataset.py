@@ -410,6 +410,11 @@ class TaskDataset:
     def get_batch(self, epoch: int, b: int) -> dict:
         """This rank's batch ``b`` of ``epoch`` (a pure function of the seed)."""
         rows = [self.examples_of_row(epoch, r) for r in self.rows_of(epoch, b)]
+        return self.collate_rows(rows, epoch, b)
+
+    def collate_rows(self, rows: list[list[tuple[int, Example]]], epoch: int, b: int) -> dict:
+        """The batch dict of batch ``b``'s rows of ``(task id, example)`` (packed, collated and,
+        in training, with the speech-target noise of that batch)."""
         length = self.cfg.max_len if self.cfg.pack else max(sum(len(e) for _, e in r) for r in rows)
         w = self.cfg.loss_weighting
         packed = [pack_row([e for _, e in r], [t for t, _ in r], length, w) for r in rows]
