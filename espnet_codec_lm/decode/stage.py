@@ -161,6 +161,7 @@ def run_lm_decode(
     elapsed = time.perf_counter() - t0
     meta = {
         "task": cfg.task,
+        "scoring": get_template(cfg.task).scoring,  # what metrics/ scores, from the template
         "test_set": Path(data_dir).resolve().name,
         "data_dir": str(Path(data_dir).resolve()),
         "codes": str(Path(codes).resolve()),

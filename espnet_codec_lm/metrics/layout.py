@@ -3,6 +3,11 @@ directory with the references.
 
 A decode dir holds ``meta.yaml`` and either ``text`` (text targets) or ``sample_<k>/`` folders
 (``wav.scp`` for speech targets; ``text`` is also accepted there for sampled text outputs).
+
+How a task is scored is data, not code: the decoder writes the task template's ``scoring``
+mapping into ``meta.yaml`` (:attr:`espnet_codec_lm.tasks.templates.TaskTemplate.scoring`), so a
+newly registered task is scored with no edit here. A ``meta.yaml`` without it (hand-made, or
+written before the mapping existed) falls back to :data:`DEFAULT_SCORING` for the paper's tasks.
 """
 
 from __future__ import annotations
@@ -16,9 +21,69 @@ import yaml
 
 from espnet_codec_lm.metrics.audio import read_table
 
-TEXT_TASKS = ("asr", "s2tt")
-SPEECH_TASKS = ("tts", "s2st", "t2st")
-SCORED_TASKS = TEXT_TASKS + SPEECH_TASKS
+
+@dataclasses.dataclass(frozen=True)
+class ScoringSpec:
+    """How one task's outputs are scored.
+
+    ``target``: the output's modality (``speech`` is first transcribed by the scoring ASR);
+    ``reference``: the data dir's ``transcript`` (``text``) or ``translation``
+    (``text.<tgt_lang>``); ``metric``: ``error_rate`` (WER, or CER for character languages) or
+    ``bleu`` (``bleu`` / ``asr_bleu``); ``speaker_similarity``: compare the output's voice with the
+    reference speech (tasks with a speaker prompt).
+    """
+
+    target: str
+    reference: str
+    metric: str
+    speaker_similarity: bool = False
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("target", self.target, ("text", "speech")),
+            ("reference", self.reference, ("transcript", "translation")),
+            ("metric", self.metric, ("error_rate", "bleu")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"scoring.{name} must be one of {allowed}, got {value!r}")
+
+    @classmethod
+    def from_mapping(cls, m: Any, where: str) -> ScoringSpec:
+        if not isinstance(m, dict):
+            raise ValueError(f"{where}: scoring must be a mapping, got {type(m).__name__}")
+        fields = dataclasses.fields(cls)
+        unknown = set(m) - {f.name for f in fields}
+        missing = [f.name for f in fields if f.default is dataclasses.MISSING and f.name not in m]
+        if unknown or missing:
+            raise ValueError(
+                f"{where}: scoring mapping has unknown key(s) {sorted(unknown)}, lacks {missing}"
+            )
+        try:
+            return cls(**m)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+
+    @property
+    def target_is_speech(self) -> bool:
+        return self.target == "speech"
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The ``scores.yaml`` keys of the text metric."""
+        if self.metric == "bleu":
+            return ("asr_bleu",) if self.target_is_speech else ("bleu",)
+        return ("wer", "cer")
+
+
+#: the scoring of the paper's tasks, for a ``meta.yaml`` that does not carry its own (the same
+#: mappings the task templates derive)
+DEFAULT_SCORING: dict[str, ScoringSpec] = {
+    "asr": ScoringSpec("text", "transcript", "error_rate"),
+    "s2tt": ScoringSpec("text", "translation", "bleu"),
+    "tts": ScoringSpec("speech", "transcript", "error_rate", speaker_similarity=True),
+    "s2st": ScoringSpec("speech", "translation", "bleu"),
+    "t2st": ScoringSpec("speech", "transcript", "bleu", speaker_similarity=True),
+}
 
 
 @dataclasses.dataclass
@@ -32,6 +97,7 @@ class DecodeDir:
     src_lang: str | None
     tgt_lang: str | None
     samples: list[tuple[int, Path]]  # (k, folder holding this sample's outputs)
+    scoring: ScoringSpec
 
     @property
     def num_samples(self) -> int:
@@ -39,7 +105,7 @@ class DecodeDir:
 
     @property
     def target_is_speech(self) -> bool:
-        return self.task in SPEECH_TASKS
+        return self.scoring.target_is_speech
 
     def hyp_file(self, folder: Path) -> Path:
         return folder / ("wav.scp" if self.target_is_speech else "text")
@@ -58,8 +124,15 @@ def read_decode_dir(path: str | Path) -> DecodeDir:
     if not isinstance(meta, dict) or "task" not in meta:
         raise ValueError(f"{meta_path}: must be a mapping with a 'task' key")
     task = str(meta["task"]).lower()
-    if task not in SCORED_TASKS:
-        raise ValueError(f"{meta_path}: task '{task}' is not scored (scored: {list(SCORED_TASKS)})")
+    if meta.get("scoring") is not None:
+        scoring = ScoringSpec.from_mapping(meta["scoring"], str(meta_path))
+    elif task in DEFAULT_SCORING:
+        scoring = DEFAULT_SCORING[task]
+    else:
+        raise ValueError(
+            f"{meta_path}: task '{task}' is not scored (no 'scoring' mapping; known without one: "
+            f"{list(DEFAULT_SCORING)})"
+        )
     test_set = meta.get("test_set")
     if not test_set:
         m = re.match(rf"decode_{task}_(.+)$", path.name)
@@ -77,6 +150,7 @@ def read_decode_dir(path: str | Path) -> DecodeDir:
         src_lang=meta.get("src_lang"),
         tgt_lang=meta.get("tgt_lang"),
         samples=sample_dirs or [(0, path)],
+        scoring=scoring,
     )
     expected = meta.get("num_samples")
     if sample_dirs and expected is not None and int(expected) != len(sample_dirs):
@@ -135,11 +209,12 @@ class References:
 def reference_spec(dd: DecodeDir) -> tuple[str, str | None]:
     """(data-dir file holding the reference text, its language or None for ``utt2lang``).
 
-    ASR and TTS are monolingual: the reference is the transcript ``text`` in the utterance's own
-    language. S2TT, S2ST and T2ST score against the translation ``text.<tgt_lang>``.
+    A ``transcript`` reference is the data dir's ``text``, in the output's language (``tgt_lang``:
+    ASR and TTS are monolingual; T2ST speaks the utterance's own language from its translation). A
+    ``translation`` reference (S2TT, S2ST) is ``text.<tgt_lang>``.
     """
-    if dd.task in ("asr", "tts"):
-        return "text", dd.src_lang or dd.tgt_lang
+    if dd.scoring.reference == "transcript":
+        return "text", dd.tgt_lang or dd.src_lang
     if not dd.tgt_lang:
         raise ValueError(f"{dd.path / 'meta.yaml'}: task {dd.task} needs tgt_lang")
     return f"text.{dd.tgt_lang}", dd.tgt_lang

@@ -1,11 +1,16 @@
 """Score one decode directory: the metrics of its task, per sample, averaged over samples.
 
+What is scored follows the decode dir's ``scoring`` mapping (the task template's, written by the
+decoder; :class:`~espnet_codec_lm.metrics.layout.ScoringSpec`), not the task's name. For the
+paper's tasks:
+
 | task | reference | metrics |
 | --- | --- | --- |
 | asr | ``text`` | ``wer`` (English) / ``cer`` (Mandarin) |
 | s2tt | ``text.<tgt_lang>`` | ``bleu`` |
 | tts | ``text``; speaker: ``wav.scp`` | ``wer``/``cer`` of the ASR transcript, ``spk_sim``, ``utmos`` |
-| s2st, t2st | ``text.<tgt_lang>`` | ``asr_bleu``, ``utmos`` |
+| s2st | ``text.<tgt_lang>`` | ``asr_bleu``, ``utmos`` |
+| t2st | ``text``; speaker: ``wav.scp`` | ``asr_bleu``, ``spk_sim``, ``utmos`` |
 
 Sampled outputs (``sample_<k>/``) are scored one sample at a time, each as a whole test set
 (corpus WER / BLEU, mean SPK-SIM / UTMOS), and the reported value is the mean over samples, as
@@ -323,14 +328,15 @@ def score(dd: DecodeDir, refs: References, cfg: ScoringConfig, bank: ModelBank |
                 )
         refs_k = {u: ref_text[u] for u in ids}
         values: dict[str, float] = {}
-        if dd.task == "asr":
+        spec = dd.scoring
+        if not spec.target_is_speech and spec.metric == "error_rate":
             v, r = _error_rates(refs_k, hyps, langs, norm, k)
             values.update(v), rows.extend(r)
             protocol["normaliser"] = norm.describe()
             values["target_lang"] = target_lang_share(
                 [hyps.get(u, "") for u in ids], [langs[u] for u in ids]
             )
-        elif dd.task == "s2tt":
+        elif not spec.target_is_speech:
             b = bleu([hyps.get(u, "") for u in ids], [refs_k[u] for u in ids], dd.tgt_lang)
             values["bleu"] = b.score
             values["target_lang"] = target_lang_share(
@@ -342,14 +348,13 @@ def score(dd: DecodeDir, refs: References, cfg: ScoringConfig, bank: ModelBank |
                 for u, s in zip(ids, b.per_utt)
             )
         else:
-            need = ["asr", "mos"] + (["speaker"] if dd.task == "tts" else [])
+            need = ["asr", "mos"] + (["speaker"] if spec.speaker_similarity else [])
             out = _speech_outputs(dd, refs_data, folder, k, ids, bank, cache, need)
             asr_out = out["asr"]
-            text_metric = "asr_bleu" if dd.task != "tts" else None
             if isinstance(asr_out, ModelUnavailable):
                 for name in (
-                    [text_metric]
-                    if text_metric
+                    spec.metric_names
+                    if spec.metric == "bleu"
                     else sorted({"cer" if is_char_lang(langs[u]) else "wer" for u in ids})
                 ):
                     unavailable[name] = str(asr_out)
@@ -360,12 +365,12 @@ def score(dd: DecodeDir, refs: References, cfg: ScoringConfig, bank: ModelBank |
                 if truncated:
                     protocol["asr_inputs_truncated_to_30s"] = truncated
                 protocol["normaliser"] = norm.describe()
-                if dd.task == "tts":
+                if spec.metric == "error_rate":
                     v, r = _error_rates(refs_k, asr_hyps, langs, norm, k)
                     values.update(v), rows.extend(r)
                 else:
-                    h = [norm(asr_hyps[u], dd.tgt_lang) for u in ids]
-                    rr = [norm(refs_k[u], dd.tgt_lang) for u in ids]
+                    h = [norm(asr_hyps[u], langs[u]) for u in ids]
+                    rr = [norm(refs_k[u], langs[u]) for u in ids]
                     b = bleu(h, rr, dd.tgt_lang)
                     values["asr_bleu"] = b.score
                     protocol["bleu"] = b.signature

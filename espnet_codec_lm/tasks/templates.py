@@ -143,6 +143,33 @@ class TaskTemplate:
         """Has a condition or prompt to decode from (the prompt-free CPT sources do not)."""
         return len(self.segments) > 1
 
+    @property
+    def scoring(self) -> dict[str, str | bool] | None:
+        """How its decoded outputs are scored, derived from the segments (None: not scored, e.g.
+        continuation, whose target has no reference text). The decoder writes this mapping into
+        the decode dir's ``meta.yaml`` and scoring follows it (``metrics.layout.ScoringSpec``):
+        the reference is the text of what the target holds (the transcript for the utterance's
+        own speech or transcript, the translation for a translation or the target-language
+        speech); a task that translates (its output, or its source text, in the other language)
+        is scored with BLEU, the others with WER / CER; a voice cloned from a speaker prompt is
+        also compared with the reference speaker."""
+        slot = self.target.slot
+        if not self.decodable or slot not in (
+            "transcript",
+            "translation",
+            "speech",
+            "target_speech",
+        ):
+            return None
+        return {
+            "target": self.target.modality,
+            "reference": "translation"
+            if slot in ("translation", "target_speech")
+            else "transcript",
+            "metric": "bleu" if self.translates or self.source_is_translation else "error_rate",
+            "speaker_similarity": self.speech_target and self.uses_speaker_prompt,
+        }
+
 
 def _seg(role: Role, slot: str, modality: Modality) -> Segment:
     return Segment(role, slot, modality)

@@ -17,6 +17,7 @@ from espnet_codec_lm.data.kaldi_io import read_table
 from espnet_codec_lm.decode.config import LMDecodeConfig
 from espnet_codec_lm.decode.stage import run_lm_decode
 from espnet_codec_lm.metrics.layout import read_decode_dir
+from espnet_codec_lm.tasks.templates import get_template
 
 FAST = ["decoding.text.max_len_cap=6", "decoding.speech.max_len_cap=8", "decoding.batch_size=4"]
 
@@ -47,6 +48,8 @@ def test_tts_samples_codes_and_wavs(lm_exp, test_set, tmp_path):
     out = run_lm_decode(cfg, data, codes, lm_exp, out_dir=tmp_path / "tts")
     dd = read_decode_dir(out)
     assert dd.num_samples == 2 and dd.target_is_speech
+    # what scoring reads comes from the task's template, not from its name
+    assert dd.meta["scoring"] == get_template("tts").scoring and dd.scoring.speaker_similarity
     utts = sorted(read_table(data / "text"))
     for k in range(2):
         scp = read_table(out / f"sample_{k}" / "wav.scp")

@@ -241,3 +241,75 @@ def test_score_cli_with_config_and_overrides(tmp_path, data_dir):
     scores = yaml.safe_load((dd / "scores.yaml").read_text())
     assert scores["wer"] == 0.0 and scores["cer"] == 0.0
     assert score_main(["--config", str(conf), "--decode_dir", str(dd), "asr.bogus=1"]) == 1
+
+
+def test_a_registered_task_is_scored_by_its_templates_mapping(tmp_path, data_dir):
+    """Adding a task needs no edit in metrics/: the decoder writes the template's ``scoring``
+    into meta.yaml, and scoring follows it (here: a toy task reading a Mandarin text aloud in
+    English, so its speech is judged against the English transcript with ASR-BLEU)."""
+    from espnet_codec_lm.tasks.templates import (
+        TASK_NAMES,
+        TEMPLATES,
+        Segment,
+        TaskTemplate,
+        register_task,
+    )
+
+    toy = register_task(
+        TaskTemplate(
+            "read_translation_aloud",
+            (
+                Segment("condition", "translation", "text"),
+                Segment("prompt", "task_prompt", "text"),
+                Segment("target", "speech", "speech"),
+            ),
+            stages=("sft",),
+            requires=("codes", "translation"),
+            target_lang="lang",
+        )
+    )
+    try:
+        assert toy.scoring == {
+            "target": "speech",
+            "reference": "transcript",
+            "metric": "bleu",
+            "speaker_similarity": False,
+        }
+        en = tmp_path / "data_en"
+        en.mkdir()
+        for name in ("wav.scp", "text", "text.zh"):
+            rows = _table(data_dir / name)
+            write_table(en / name, {u: rows[u] for u in ("u1", "u2")})
+        dd, wavs = _speech_decode(
+            tmp_path, en, toy.name, 1, src_lang="zh", tgt_lang="en", scoring=toy.scoring
+        )
+        heard = {"u1": "hello world", "u2": "twenty five pears"}
+        LookupASR.table = {wav_key(wavs[(0, u)]): t for u, t in heard.items()}
+        scores = score_decode_dir(dd, en, _lookup_cfg(tmp_path))
+    finally:
+        del TEMPLATES[toy.name]
+        TASK_NAMES.remove(toy.name)
+    expected = sacrebleu.corpus_bleu(
+        ["hello world", "twenty five pears"], [["hello world", "twenty five apples"]]
+    )
+    assert scores["asr_bleu"] == pytest.approx(expected.score, abs=1e-4)
+    assert "wer" not in scores and "spk_sim" not in scores and "bleu" not in scores
+
+
+def test_scoring_mapping_in_meta_is_checked(tmp_path, data_dir):
+    dd, _ = _speech_decode(tmp_path, data_dir, "tts", 1, scoring={"target": "speech"})
+    with pytest.raises(
+        ValueError, match=r"meta.yaml: scoring mapping .*lacks \['reference', 'metric'\]"
+    ):
+        score_decode_dir(dd, data_dir, _lookup_cfg(tmp_path))
+    write_meta(dd, task="continuation", num_samples=1, scoring=None)
+    with pytest.raises(ValueError, match="task 'continuation' is not scored"):
+        score_decode_dir(dd, data_dir, _lookup_cfg(tmp_path))
+    write_meta(
+        dd,
+        task="tts",
+        num_samples=1,
+        scoring={"target": "speech", "reference": "x", "metric": "bleu"},
+    )
+    with pytest.raises(ValueError, match="scoring.reference must be one of"):
+        score_decode_dir(dd, data_dir, _lookup_cfg(tmp_path))
