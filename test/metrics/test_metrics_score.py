@@ -247,28 +247,9 @@ def test_a_registered_task_is_scored_by_its_templates_mapping(tmp_path, data_dir
     """Adding a task needs no edit in metrics/: the decoder writes the template's ``scoring``
     into meta.yaml, and scoring follows it (here: a toy task reading a Mandarin text aloud in
     English, so its speech is judged against the English transcript with ASR-BLEU)."""
-    from espnet_codec_lm.tasks.templates import (
-        TASK_NAMES,
-        TEMPLATES,
-        Segment,
-        TaskTemplate,
-        register_task,
-    )
+    from espnet_codec_lm.testing.toy_task import registered, speak_translation_template
 
-    toy = register_task(
-        TaskTemplate(
-            "read_translation_aloud",
-            (
-                Segment("condition", "translation", "text"),
-                Segment("prompt", "task_prompt", "text"),
-                Segment("target", "speech", "speech"),
-            ),
-            stages=("sft",),
-            requires=("codes", "translation"),
-            target_lang="lang",
-        )
-    )
-    try:
+    with registered(speak_translation_template("read_translation_aloud")) as toy:
         assert toy.scoring == {
             "target": "speech",
             "reference": "transcript",
@@ -286,9 +267,6 @@ def test_a_registered_task_is_scored_by_its_templates_mapping(tmp_path, data_dir
         heard = {"u1": "hello world", "u2": "twenty five pears"}
         LookupASR.table = {wav_key(wavs[(0, u)]): t for u, t in heard.items()}
         scores = score_decode_dir(dd, en, _lookup_cfg(tmp_path))
-    finally:
-        del TEMPLATES[toy.name]
-        TASK_NAMES.remove(toy.name)
     expected = sacrebleu.corpus_bleu(
         ["hello world", "twenty five pears"], [["hello world", "twenty five apples"]]
     )

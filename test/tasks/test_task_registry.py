@@ -17,11 +17,10 @@ from espnet_codec_lm.tasks.templates import (
     CPT_SPEECH_TASKS,
     TASK_NAMES,
     TEMPLATES,
-    Segment,
-    TaskTemplate,
     get_template,
     register_task,
 )
+from espnet_codec_lm.testing.toy_task import speak_translation_template
 
 TOY = "speak_translation"  # read the translation aloud in the utterance's language, no voice
 
@@ -29,17 +28,7 @@ TOY = "speak_translation"  # read the translation aloud in the utterance's langu
 @pytest.fixture
 def toy_task(tmp_path):
     """The toy task registered, with a prompt bank of the packaged banks plus its own file."""
-    template = TaskTemplate(
-        TOY,
-        (
-            Segment("condition", "translation", "text"),
-            Segment("prompt", "task_prompt", "text"),
-            Segment("target", "speech", "speech"),
-        ),
-        stages=("sft",),
-        requires=("codes", "translation"),
-        target_lang="lang",
-    )
+    template = speak_translation_template(TOY)
     bank_dir = tmp_path / "prompts"
     shutil.copytree(PROMPT_DIR, bank_dir)
     (bank_dir / f"{TOY}.yaml").write_text(
