@@ -47,7 +47,7 @@ from espnet_codec_lm.decode.loading import find_codec_dir, load_codec_dir, load_
 from espnet_codec_lm.decode.stage import codec_device, synthesize
 from espnet_codec_lm.tasks.corpus import detect_lang
 from espnet_codec_lm.tasks.prompts import LANGS
-from espnet_codec_lm.tasks.sequence import Sample
+from espnet_codec_lm.tasks.sequence import Prefix, Sample
 
 MIN_RATE = 8000
 #: a pack of several models maps each task to its model's sub-directory in this file (bin/pack)
@@ -188,13 +188,16 @@ class SpeechLMInference:
         return lang
 
     def _prefix(self, task: str, sample, prompt_lang: str) -> np.ndarray:
+        return self._build(task, sample, prompt_lang).tokens
+
+    def _build(self, task: str, sample, prompt_lang: str) -> Prefix:
         return self.builder.build_prefix(
             task,
             sample,
             prompt_lang=prompt_lang,
             prompt_index=self.config.prompt_index,
             style_index=self.config.style_index,
-        ).tokens
+        )
 
     def _text(self, text: str, what: str = "text") -> str:
         if not isinstance(text, str) or not text.strip():
@@ -210,11 +213,19 @@ class SpeechLMInference:
         return [self.tokenizer.decode(h.ids).strip() for h in hyps]
 
     def generate_speech(
-        self, prefixes: list[np.ndarray], keys: list[str]
+        self,
+        prefixes: list[np.ndarray],
+        keys: list[str],
+        uncond_prefixes: list[np.ndarray] | None = None,
     ) -> list[list[np.ndarray]]:
-        """Decode speech targets: ``num_samples`` waveforms per prefix."""
-        out = self.decoder.decode_speech(prefixes, keys)
+        """Decode speech targets: ``num_samples`` waveforms per prefix (``uncond_prefixes``: the
+        prefixes without their condition, needed when ``decoding.speech.guidance`` > 1)."""
+        out = self.decoder.decode_speech(prefixes, keys, uncond_prefixes)
         return [[self.synthesize(h.codes) for h in hyps] for hyps in out]
+
+    def _speech(self, prefix: Prefix, key: str) -> np.ndarray:
+        uncond = [prefix.without_condition()] if self.config.decoding.speech.guidance != 1 else None
+        return self.generate_speech([prefix.tokens], [key], uncond)[0][0]
 
     # --- tasks --------------------------------------------------------------------------------
     def transcribe(
@@ -256,8 +267,7 @@ class SpeechLMInference:
         prompt = prompt[: int(round(self.config.speaker_prompt_s * self.sample_rate))]
         codes = self.encode(prompt, self.sample_rate, "speaker prompt")
         s = Sample("input", lang=lang, text=text, speaker_prompt=codes)
-        key = _input_key("tts", text, codes)
-        return self.generate_speech([self._prefix("tts", s, lang)], [key])[0][0]
+        return self._speech(self._build("tts", s, lang), _input_key("tts", text, codes))
 
     def s2st(
         self, wav, sr: int, target_lang: str = "zh", src_lang: str | None = None
@@ -266,8 +276,7 @@ class SpeechLMInference:
         tgt = self._lang(target_lang)
         codes = self.encode(wav, sr, "source speech")
         s = Sample("input", lang=self._lang(src_lang), codes=codes, tgt_lang=tgt)
-        key = _input_key("s2st", tgt, codes)
-        return self.generate_speech([self._prefix("s2st", s, s.lang)], [key])[0][0]
+        return self._speech(self._build("s2st", s, s.lang), _input_key("s2st", tgt, codes))
 
 
 def load_recognizer(path: str | Path, device: str = "cpu"):

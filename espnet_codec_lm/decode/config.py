@@ -85,9 +85,15 @@ class SpeechSamplingConfig(LengthGuard):
     # > 0: also stop when p(<speech_end>) at temperature 1 reaches this (speech_sampling.py);
     # 0: the end token is drawn like any code (the paper's plain top-k sampling)
     end_prob: float = 0.0
+    # classifier-free guidance scale w (1: off): each head draws from
+    # log p(no condition) + w (log p(condition) - log p(no condition)); the unconditional input is
+    # the prefix with its condition emptied (TTS: its text; speech_sampling.py, doc/decoding.md)
+    guidance: float = 1.0
 
     def __post_init__(self) -> None:
         self.check("speech")
+        if self.guidance < 1.0:
+            raise ConfigError(f"speech: guidance must be >= 1 (1 = off), got {self.guidance}")
         if not 0.0 <= self.end_prob <= 1.0:
             raise ConfigError(f"speech: end_prob must be in [0, 1], got {self.end_prob}")
         if self.top_k < 1 or self.temperature <= 0 or self.num_samples < 1:

@@ -133,13 +133,25 @@ class Decoder:
 
     # --- speech -------------------------------------------------------------------------------
     def iter_speech(
-        self, prefixes: Sequence[np.ndarray], keys: Sequence[str] | None = None
+        self,
+        prefixes: Sequence[np.ndarray],
+        keys: Sequence[str] | None = None,
+        uncond_prefixes: Sequence[np.ndarray] | None = None,
     ) -> Iterator[list[tuple[int, list[SpeechHyp]]]]:
         """Yield ``[(input index, [sample 0, ..., sample N-1]), ...]`` batch by batch. ``keys``
-        (e.g. utterance ids) seed each input's samples (default: the input's index)."""
+        (e.g. utterance ids) seed each input's samples (default: the input's index).
+        ``uncond_prefixes``: the inputs without their condition, for classifier-free guidance
+        (``speech.guidance`` > 1 needs them)."""
         keys = self._keys(len(prefixes), keys)
         scfg = self.cfg.speech
         tensors, max_lens = self._check(prefixes, keys, scfg)
+        uncond = None
+        if scfg.guidance != 1.0:
+            if uncond_prefixes is None or len(uncond_prefixes) != len(prefixes):
+                raise DecodeInputError(
+                    f"speech.guidance {scfg.guidance} needs one unconditional prefix per input"
+                )
+            uncond, _ = self._check(uncond_prefixes, keys, scfg)
         greedy = scfg.method == "greedy"
         for batch in self._batches([len(t) for t in tensors]):
             seeds = None
@@ -159,15 +171,20 @@ class Decoder:
                 temperature=scfg.temperature,
                 min_len=scfg.min_len,
                 end_prob=scfg.end_prob,
+                uncond_prefixes=None if uncond is None else [uncond[i] for i in batch],
+                guidance=scfg.guidance,
             )
             yield list(zip(batch, hyps))
 
     def decode_speech(
-        self, prefixes: Sequence[np.ndarray], keys: Sequence[str] | None = None
+        self,
+        prefixes: Sequence[np.ndarray],
+        keys: Sequence[str] | None = None,
+        uncond_prefixes: Sequence[np.ndarray] | None = None,
     ) -> list[list[SpeechHyp]]:
         """``num_samples`` :class:`SpeechHyp` per prefix, in input order."""
         out: list = [None] * len(prefixes)
-        for results in self.iter_speech(prefixes, keys):
+        for results in self.iter_speech(prefixes, keys, uncond_prefixes):
             for i, hyps in results:
                 out[i] = hyps
         return out

@@ -42,6 +42,8 @@ class DecodeSet:
     tgt_lang: str | None
     speaker_prompts: dict[str, str] = field(default_factory=dict)  # uttid -> "other_id start n"
     skipped: dict[str, int] = field(default_factory=dict)
+    # the prefixes without their condition (classifier-free guidance of speech targets), or None
+    uncond_prefixes: list[np.ndarray] | None = None
 
     @property
     def ids(self) -> list[str]:
@@ -132,6 +134,8 @@ def build_prefixes(
             skipped["speaker_prompt_from_self"] = fallbacks
 
     prefixes = []
+    guided = template.speech_target and cfg.decoding.speech.guidance != 1.0
+    uncond: list[np.ndarray] | None = [] if guided else None
     for s in kept:
         lang = s.lang if cfg.prompt_lang == "data" else cfg.prompt_lang
         if lang not in LANGS:
@@ -144,6 +148,8 @@ def build_prefixes(
             style_index=cfg.style_index,
         )
         prefixes.append(p.tokens)
+        if uncond is not None:
+            uncond.append(p.without_condition())
 
     if template.source_is_translation:  # T2ST: from the translation to the utterance's language
         src, tgt = _unique(s.tgt_lang for s in kept), _unique(s.lang for s in kept)
@@ -152,7 +158,7 @@ def build_prefixes(
     else:
         src = _unique(s.lang for s in kept)
         tgt = src
-    return DecodeSet(kept, prefixes, cfg.src_lang or src, tgt, speaker_prompts, skipped)
+    return DecodeSet(kept, prefixes, cfg.src_lang or src, tgt, speaker_prompts, skipped, uncond)
 
 
 def target_lang(task: str, sample: Sample) -> str | None:

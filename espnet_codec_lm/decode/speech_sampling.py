@@ -11,6 +11,11 @@ Per step and row, the main head is restricted to codebook-1 ids and ``<speech_en
 forbidden before ``min_len`` frames); the frame's codebooks are drawn independently from the same
 hidden state (no delay pattern, SPEC section 2). When the main head draws ``<speech_end>`` the
 other heads' draws of that step are discarded.
+
+Classifier-free guidance (``guidance`` > 1, with an unconditional prefix per input): every row
+has a twin that decodes the same frames from the prefix without its condition (the text of
+TTS), and each head draws from ``log p_uncond + w (log p_cond - log p_uncond)``, which
+sharpens what the condition says (MusicGen; doc/decoding.md). ``w = 1`` is plain sampling.
 """
 
 from __future__ import annotations
@@ -82,6 +87,15 @@ class RowDraws:
         return torch.stack(idx, dim=1).gather(-1, pick).squeeze(-1).cpu()
 
 
+def guide(cond: torch.Tensor, uncond: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance of one head: ``log p_u + scale (log p_c - log p_u)`` (entries
+    that either branch forbids stay forbidden)."""
+    lc = torch.log_softmax(cond.float(), dim=-1)
+    lu = torch.log_softmax(uncond.float(), dim=-1)
+    out = lu + scale * (lc - lu)
+    return out.masked_fill(torch.isinf(lc) | torch.isinf(lu), float("-inf"))
+
+
 def sample_speech(
     stepper: Stepper,
     prefixes: list[torch.Tensor],
@@ -93,6 +107,8 @@ def sample_speech(
     temperature: float = 1.5,
     min_len: int = 1,
     end_prob: float = 0.0,
+    uncond_prefixes: list[torch.Tensor] | None = None,
+    guidance: float = 1.0,
 ) -> list[list[SpeechHyp]]:
     """``num_samples`` speech targets per prefix (``seeds[i][s]`` per input and sample; None =
     greedy: argmax on every head). Returns ``[input][sample]``.
@@ -107,13 +123,18 @@ def sample_speech(
     # ``stepper`` computes the main head on codebook 1 (local 0..C-1) and the end (local C)
     offsets = torch.tensor([lay.codebook_offset(k) for k in range(L)])
     B, N = len(prefixes), num_samples
-    heads = stepper.prefill(prefixes)
+    guided = uncond_prefixes is not None and guidance != 1.0
+    if guided and len(uncond_prefixes) != B:
+        raise ValueError(f"{len(uncond_prefixes)} unconditional prefixes for {B} prefixes")
+    heads = stepper.prefill(prefixes + (list(uncond_prefixes) if guided else []))
     expand = torch.arange(B).repeat_interleave(N)
+    row_in, row_s = expand.clone(), torch.arange(N).repeat(B)
+    if guided:  # rows [0, R): conditional; [R, 2R): their unconditional twins
+        expand = torch.cat([expand, expand + B])
     stepper.select(expand)
     dev = heads.main.device
     main = heads.main.index_select(0, expand.to(dev))
     extra = None if heads.extra is None else heads.extra.index_select(0, expand.to(dev))
-    row_in, row_s = expand.clone(), torch.arange(N).repeat(B)
     draws = None
     if seeds is not None:
         gens = [
@@ -125,8 +146,12 @@ def sample_speech(
     finished = [[False] * N for _ in range(B)]
     t = 0
     while True:
-        sub = cons.apply(main, "speech", t >= min_len)  # [R, C + 1]
+        sub = cons.apply(main, "speech", t >= min_len)  # [R, C + 1] (guided: [2R, C + 1])
         per_head = [sub] + ([] if extra is None else list(extra.unbind(1)))
+        if guided:
+            R = len(row_in)
+            per_head = [guide(h[:R], h[R:], guidance) for h in per_head]
+            sub = per_head[0]
         if draws is None:
             codes = torch.stack([h.argmax(-1) for h in per_head], dim=1).cpu()  # [R, L]
         else:
@@ -146,12 +171,15 @@ def sample_speech(
         if not keep:
             break
         keep_t = torch.tensor(keep)
-        if len(keep) < stepper.num_rows:  # a reorder copies the whole KV cache: only on change
-            stepper.select(keep_t)
+        rows_t = torch.cat([keep_t, keep_t + len(row_in)]) if guided else keep_t
+        if len(rows_t) < stepper.num_rows:  # a reorder copies the whole KV cache: only on change
+            stepper.select(rows_t)
         row_in, row_s = row_in[keep_t], row_s[keep_t]
         if draws is not None and len(keep) < len(draws.gens):
             draws.keep(keep)
         feed = codes[keep_t] + offsets  # codec-local -> vocabulary ids
+        if guided:  # the twin is fed the same frame
+            feed = torch.cat([feed, feed])
         heads = stepper.step(feed)
         main, extra = heads.main, heads.extra
         t += 1

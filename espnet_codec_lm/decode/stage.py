@@ -133,7 +133,11 @@ def run_lm_decode(
     langs = [target_lang(cfg.task, dset.samples[i]) for i in todo]
     t0, lm_time, units = time.perf_counter(), 0.0, 0
     bar = progress(total=len(todo), desc=f"decode {cfg.task}", unit="utt")
-    it = decoder.iter_speech(prefixes, keys) if speech else decoder.iter_text(prefixes, keys, langs)
+    if speech:
+        uncond = None if dset.uncond_prefixes is None else [dset.uncond_prefixes[i] for i in todo]
+        it = decoder.iter_speech(prefixes, keys, uncond)
+    else:
+        it = decoder.iter_text(prefixes, keys, langs)
     tick = time.perf_counter()
     for results in it:
         lm_time += time.perf_counter() - tick

@@ -67,6 +67,15 @@ class BuildConfig:
     split_max: float = 0.75
     mt_both_directions: bool = True
     time_mask: TimeMaskConfig = field(default_factory=TimeMaskConfig)
+    # SFT training only: with this probability a speech-target example's condition (TTS: its
+    # text; every condition but a speaker prompt) is left empty, so the model also learns the
+    # unconditional distribution that classifier-free guidance decoding contrasts with
+    # (decoding.speech.guidance; doc/decoding.md). 0 = the paper.
+    condition_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.condition_dropout < 1.0 + 1e-9:
+            raise ValueError(f"condition_dropout must be in [0, 1], got {self.condition_dropout}")
 
 
 @dataclass
@@ -139,6 +148,16 @@ class Prefix:
     spans: list[Span]
     prompt_lang: str | None = None
     prompt_index: int | None = None
+
+    def without_condition(self) -> np.ndarray:
+        """The prefix with the content of its condition segments removed (their boundary tokens
+        kept), except a speaker prompt: the unconditional input of classifier-free guidance
+        (TTS: the same voice, prompt and instruction, and an empty text)."""
+        keep = np.ones(len(self.tokens), dtype=bool)
+        for sp in self.spans:
+            if sp.role == "condition" and sp.slot != "speaker_prompt":
+                keep[sp.start + 1 : sp.end - 1] = False
+        return self.tokens[keep]
 
 
 def make_labels(tokens: np.ndarray, loss_mask: np.ndarray) -> np.ndarray:
@@ -374,6 +393,12 @@ class SequenceBuilder:
         for seg in template.segments:
             if seg.slot not in filled and not (prefix and seg.role == "target"):
                 filled[seg.slot] = self._fill(seg.slot, template, sample, rng, ctx, train, prefix)
+        p_drop = self.cfg.condition_dropout
+        if p_drop > 0 and train and not prefix and self.stage == "sft" and template.speech_target:
+            if rng.random() < p_drop:
+                for seg in template.segments:
+                    if seg.role == "condition" and seg.slot != "speaker_prompt":
+                        filled[seg.slot] = filled[seg.slot][:0]
 
         pieces, spans, pos = [], [], 0
         lay = self.layout

@@ -136,6 +136,12 @@ def test_cli_tts_and_asr(lm_exp, tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     y, sr = sf.read(out)
     assert sr == 16000 and len(y) % 320 == 0
+    # classifier-free guidance: the API builds the text-free twin of the prefix itself
+    guided = tmp_path / "g.wav"
+    args = ["--lm", str(lm_exp), "--task", "tts", "--text", "the cat sat.", "--prompt_wav"]
+    rc = infer_main([*args, str(prompt), "--out", str(guided), *FAST, "decoding.speech.guidance=3"])
+    assert rc == 0, capsys.readouterr().err
+    assert sf.read(guided)[1] == 16000
     rc = infer_main(["--lm", str(lm_exp), "--task", "asr", "--wav", str(prompt), *FAST])
     assert rc == 0
     assert capsys.readouterr().out.strip().count("\n") == 0  # one line of text

@@ -50,6 +50,10 @@ def test_tts_samples_codes_and_wavs(lm_exp, test_set, tmp_path):
     assert dd.num_samples == 2 and dd.target_is_speech
     # what scoring reads comes from the task's template, not from its name
     assert dd.meta["scoring"] == get_template("tts").scoring and dd.scoring.speaker_similarity
+    guided = _cfg("task=tts", "decoding.speech.guidance=2", "speaker_prompt_s=0.2")
+    g = read_decode_dir(run_lm_decode(guided, data, codes, lm_exp, out_dir=tmp_path / "g"))
+    assert g.meta["decoding"]["decoding"]["speech"]["guidance"] == 2.0
+    assert sorted(read_table(g.path / "sample_0" / "wav.scp")) == sorted(read_table(data / "text"))
     utts = sorted(read_table(data / "text"))
     for k in range(2):
         scp = read_table(out / f"sample_{k}" / "wav.scp")

@@ -9,8 +9,10 @@ import pytest
 import torch
 from decode_helpers import BigramLM, speech_prefix
 
+from espnet_codec_lm.config import ConfigError
 from espnet_codec_lm.decode.config import DecodingConfig, SpeechSamplingConfig
-from espnet_codec_lm.decode.decoder import Decoder
+from espnet_codec_lm.decode.decoder import DecodeInputError, Decoder
+from espnet_codec_lm.decode.speech_sampling import guide
 
 
 def _decoder(model, batch_size=8, padding_side="left", use_cache=True, seed=0, **speech):
@@ -137,3 +139,38 @@ def test_cached_equals_uncached_greedy_speech(tiny_lm):
         for c in (True, False)
     ]
     assert [h[0].codes.tolist() for h in outs[0]] == [h[0].codes.tolist() for h in outs[1]]
+
+
+def test_guidance_combines_log_probabilities():
+    cond = torch.tensor([[2.0, 1.0, float("-inf")]])
+    uncond = torch.tensor([[0.0, 1.0, 0.5]])
+    lc, lu = cond.log_softmax(-1), uncond.log_softmax(-1)
+    got = guide(cond, uncond, 3.0)
+    assert torch.allclose(got[0, :2], lu[0, :2] + 3.0 * (lc[0, :2] - lu[0, :2]))
+    assert got[0, 2] == float("-inf")  # forbidden by one branch: stays forbidden
+    assert torch.allclose(guide(cond, uncond, 1.0)[0, :2], lc[0, :2])
+
+
+def test_guidance_with_the_condition_kept_is_plain_sampling(tiny_lm):
+    """Twins fed the same prefix give the conditional distribution at any scale: the doubled
+    rows, their cache and the dropping of finished rows keep each twin beside its row."""
+    model, tok = tiny_lm
+    ps = [speech_prefix(model.layout, tok.encode(t)) for t in ("the cat.", "今天", "we will meet")]
+    kw = dict(num_samples=2, max_len_cap=14, temperature=1.0)
+    plain = _decoder(model, **kw).decode_speech(ps, keys=list("abc"))
+    twin = _decoder(model, guidance=4.0, **kw).decode_speech(ps, list("abc"), uncond_prefixes=ps)
+    other = [speech_prefix(model.layout, tok.encode("x"))] * 3
+    guided = _decoder(model, guidance=4.0, **kw).decode_speech(ps, list("abc"), other)
+    codes = lambda r: [[h.codes.tolist() for h in hs] for hs in r]  # noqa: E731
+    assert codes(twin) == codes(plain)
+    assert codes(guided) != codes(plain)
+    assert [[h.finished for h in hs] for hs in twin] == [[h.finished for h in hs] for hs in plain]
+
+
+def test_guidance_needs_unconditional_prefixes(tiny_lm):
+    model, tok = tiny_lm
+    ps = [speech_prefix(model.layout, tok.encode("the cat."))]
+    with pytest.raises(DecodeInputError, match="guidance 2.0 needs one unconditional prefix"):
+        _decoder(model, guidance=2.0).decode_speech(ps)
+    with pytest.raises(ConfigError, match="guidance must be >= 1"):
+        SpeechSamplingConfig(guidance=0.5)

@@ -328,3 +328,36 @@ def test_long_examples_split_or_dropped(make_builder, syn):
         assert (pieces, status) == ([], "dropped")
     pieces, status = b.build_pieces("asr", s, np.random.default_rng(1), max_len=4096)
     assert status == "ok" and len(pieces) == 1
+
+
+def test_condition_dropout_and_the_unconditional_prefix(make_builder, corpora, syn):
+    """Classifier-free guidance: SFT training sometimes empties the text of TTS (never the
+    speaker prompt, never in validation or CPT); the decoder's unconditional input is the
+    prefix with the same condition emptied."""
+    s = next(x for x in corpora["speech"].samples if x.text)
+    s = Sample(s.uttid, s.lang, s.codes, s.text, speaker_prompt=s.codes[:7])
+    slots = lambda ex: {sp.slot: sp.end - sp.start - 2 for sp in ex.spans}  # noqa: E731
+    full = slots(make_builder("sft").build("tts", s, np.random.default_rng(0)))
+    assert full["transcript"] > 0 and full["speaker_prompt"] == 7
+    b = make_builder("sft", condition_dropout=0.5)
+    built = [slots(b.build("tts", s, np.random.default_rng(i))) for i in range(40)]
+    dropped = [x for x in built if x["transcript"] == 0]
+    assert 8 <= len(dropped) <= 32  # about half
+    kept = ("speaker_prompt", "speech")  # the voice and the target stay (prompts are drawn)
+    assert all(x[k] == full[k] for x in built for k in kept)
+    assert all(x["transcript"] == full["transcript"] for x in built if x["transcript"])
+    always = make_builder("sft", condition_dropout=1.0)
+    assert slots(always.build("tts", s, np.random.default_rng(0)))["transcript"] == 0
+    valid = always.build("tts", s, np.random.default_rng(0), train=False)
+    assert slots(valid)["transcript"] == full["transcript"]
+    assert slots(always.build("asr", s, np.random.default_rng(0)))["speech"] == len(s.codes)
+    cpt = make_builder("cpt", condition_dropout=1.0).build("tts", s, np.random.default_rng(0))
+    assert slots(cpt)["transcript"] == full["transcript"]
+
+    pre = make_builder("sft").build_prefix("tts", s)
+    uncond = pre.without_condition()
+    tr = next(sp for sp in pre.spans if sp.slot == "transcript")
+    n = tr.end - tr.start - 2
+    assert len(uncond) == len(pre.tokens) - n
+    assert np.array_equal(uncond[: tr.start + 1], pre.tokens[: tr.start + 1])
+    assert np.array_equal(uncond[tr.start + 1 :], pre.tokens[tr.end - 1 :])
