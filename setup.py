@@ -22,6 +22,7 @@ install_requires = [
     "numpy>=1.26,<2.4",
     "scipy>=1.11",
     "pypinyin>=0.50",
+    "webdataset>=0.2",
 ]
 
 extras_require = {

@@ -183,12 +183,14 @@ def _lazy_codes(scp: str, layout: VocabLayout) -> dict[str, LazyCodes]:
     return out
 
 
-def _load_codes(scp: str, layout: VocabLayout, ids: set[str] | None) -> dict[str, np.ndarray]:
+def iter_codes(scp: str):
+    """``(uttid, array)`` for each entry of a codes list, in its order, read sequentially (one
+    entry in memory at a time); a missing list or a torn / missing ark is a one-line
+    ``ValueError`` naming the list, the line and the utterance."""
     import kaldiio
 
     if not Path(scp).is_file():
         raise ValueError(f"{scp}: codes file not found")
-    out = {}
     entries = kaldiio.load_scp_sequential(scp)
     for n in itertools.count(1):
         try:
@@ -201,6 +203,12 @@ def _load_codes(scp: str, layout: VocabLayout, ids: set[str] | None) -> dict[str
             raise ValueError(
                 f"{scp}:{n}: utterance {line[0].split()[0]}: cannot read codes ({msg})"
             ) from None
+        yield uttid, arr
+
+
+def _load_codes(scp: str, layout: VocabLayout, ids: set[str] | None) -> dict[str, np.ndarray]:
+    out = {}
+    for uttid, arr in iter_codes(scp):
         if ids is not None and uttid not in ids:
             continue
         where = f"{scp}: utterance {uttid}"
@@ -260,39 +268,71 @@ def load_speech_set(
     """All utterances of one speech set that have codes, tokenised; ``in_memory=False`` keeps
     each utterance's codes in their ark (:class:`LazyCodes`) until used."""
     d = Path(cfg.data_dir)
-    if not d.is_dir():
-        raise ValueError(f"{d}: data directory not found")
-    texts = read_table(d / "text") if (d / "text").is_file() else {}
-    utt2spk = read_table(d / "utt2spk") if (d / "utt2spk").is_file() else {}
-    utt2lang = read_table(d / "utt2lang") if (d / "utt2lang").is_file() else {}
-    trans = {p.name.split(".", 1)[1]: read_table(p) for p in sorted(d.glob("text.*"))}
+    tables = SpeechSetTables.read(d)
     for scp in (cfg.codes, cfg.codes_tgt):
         if scp:
             check_codes_provenance(scp, layout)
     load = _load_codes if in_memory else (lambda scp, lay, ids: _lazy_codes(scp, lay))
     codes = load(cfg.codes, layout, None)
     codes_tgt = load(cfg.codes_tgt, layout, None) if cfg.codes_tgt else {}
-    missing = sorted(set(texts) - set(codes))
+    missing = sorted(set(tables.texts) - set(codes))
     if missing:
         log.warning(
             "%s: %d utterances have no codes (skipped), e.g. %s", d, len(missing), missing[0]
         )
-    samples = []
-    for uttid in sorted(codes):
-        text = texts.get(uttid)
-        lang = utt2lang.get(uttid) or detect_lang(text or "")
-        s = Sample(
-            uttid=uttid, lang=lang, codes=codes[uttid], text=text, speaker=utt2spk.get(uttid)
-        )
-        for tl, m in trans.items():
+    samples = [tables.sample(uttid, codes[uttid], codes_tgt.get(uttid)) for uttid in sorted(codes)]
+    finish_speech_samples(samples, tokenizer, punctuate if cfg.punctuate else None, translate)
+    return samples
+
+
+@dataclass
+class SpeechSetTables:
+    """The per-utterance tables of a Kaldi speech set: transcripts, speakers, languages and the
+    translations (``text.<lang>``)."""
+
+    texts: dict[str, str]
+    utt2spk: dict[str, str]
+    utt2lang: dict[str, str]
+    trans: dict[str, dict[str, str]]
+
+    @classmethod
+    def read(cls, d: str | Path) -> SpeechSetTables:
+        d = Path(d)
+        if not d.is_dir():
+            raise ValueError(f"{d}: data directory not found")
+
+        def table(name: str) -> dict[str, str]:
+            return read_table(d / name) if (d / name).is_file() else {}
+
+        trans = {p.name.split(".", 1)[1]: read_table(p) for p in sorted(d.glob("text.*"))}
+        return cls(table("text"), table("utt2spk"), table("utt2lang"), trans)
+
+    def sample(self, uttid: str, codes, codes_tgt=None) -> Sample:
+        """The untokenised :class:`Sample` of ``uttid``: its language (``utt2lang``, else
+        detected), transcript, speaker, the first translation into another language and the
+        target speech (whose language, without a translation, is the other one)."""
+        text = self.texts.get(uttid)
+        lang = self.utt2lang.get(uttid) or detect_lang(text or "")
+        s = Sample(uttid=uttid, lang=lang, codes=codes, text=text, speaker=self.utt2spk.get(uttid))
+        for tl, m in self.trans.items():
             if tl != lang and uttid in m:
                 s.translation, s.tgt_lang = m[uttid], tl
                 break
-        if uttid in codes_tgt:
-            s.codes_tgt = codes_tgt[uttid]
+        if codes_tgt is not None:
+            s.codes_tgt = codes_tgt
             s.tgt_lang = s.tgt_lang or _other(lang)
-        samples.append(s)
-    if cfg.punctuate and punctuate is not None:
+        return s
+
+
+def finish_speech_samples(
+    samples: list[Sample],
+    tokenizer,
+    punctuate: Callable | None = None,
+    translate: Callable | None = None,
+) -> None:
+    """In place: transcripts through the punctuation hook (when given), every text tokenised,
+    then missing translations through the translation hook (when given)."""
+    if punctuate is not None:
         for lang in LANGS:
             group = [s for s in samples if s.text and s.lang == lang]
             for s, t in zip(group, punctuate([s.text for s in group], lang)):
@@ -304,7 +344,6 @@ def load_speech_set(
             s.translation_ids = _encode(tokenizer, s.translation)
     if translate is not None:
         _fill_translations(samples, translate, tokenizer)
-    return samples
 
 
 def _plain_lines(path: Path) -> list[str]:

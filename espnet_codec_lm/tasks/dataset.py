@@ -153,9 +153,12 @@ class TaskDataset:
         corpora: dict[str, Corpus] | None = None,
         bank: PromptBank | None = None,
         require_all_tasks: bool = True,
+        builder: SequenceBuilder | None = None,
     ) -> None:
         """``require_all_tasks``: a CPT source with a probability > 0 and no data is an error
-        (False for validation sets, which need not hold every source)."""
+        (False for validation sets, which need not hold every source). ``builder``: a
+        :class:`SequenceBuilder` of the same stage and build config to share (the streaming
+        source makes one dataset per window of shards)."""
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world size {world_size}")
         self.cfg, self.layout, self.tokenizer = cfg, layout, tokenizer
@@ -163,10 +166,11 @@ class TaskDataset:
         self.rows_per_batch = cfg.rows_per_batch()
         if self.rows_per_batch < 1:
             raise ValueError("batch size must be at least one row")
-        bank = bank or PromptBank.load(cfg.prompt_dir)
-        self.builder = SequenceBuilder(
-            layout, tokenizer, TokenizedPrompts(bank, tokenizer), cfg.stage, cfg.build
-        )
+        if builder is None:
+            bank = bank or PromptBank.load(cfg.prompt_dir)
+            prompts = TokenizedPrompts(bank, tokenizer)
+            builder = SequenceBuilder(layout, tokenizer, prompts, cfg.stage, cfg.build)
+        self.builder = builder
         self.corpora = corpora if corpora is not None else load_corpora(cfg, layout, tokenizer)
         self.dropped: list[str] = []
         self._setup_tasks(require_all_tasks)
@@ -196,26 +200,11 @@ class TaskDataset:
     def _setup_tasks(self, require_all_tasks: bool = True) -> None:
         cfg = self.cfg
         if cfg.stage == "cpt":
-            mixture = (
-                MixtureConfig.speech_only() if cfg.cpt_mode == "speech" else cfg.mixture
-            ).as_dict()
-            unknown = sorted(set(cfg.drop_tasks) - set(mixture))
-            if unknown:
-                raise ValueError(f"drop_tasks: {unknown} are not CPT sources ({sorted(mixture)})")
-            self.dropped = sorted(t for t in cfg.drop_tasks if mixture[t] > 0)
-            mixture = {t: (0.0 if t in cfg.drop_tasks else p) for t, p in mixture.items()}
-            for t in mixture:
-                if mixture[t] > 0:
-                    get_template(t, "cpt")
+            mixture, self.dropped = cpt_mixture(cfg)
             self.pools = {t: self._pool(t) for t in mixture if mixture[t] > 0}
             available = {t for t, (_, idx) in self.pools.items() if len(idx)}
-            missing = sorted(set(self.pools) - available)
-            if missing and require_all_tasks:
-                raise ValueError(
-                    f"CPT mixture: no data for {', '.join(missing)} ("
-                    + "; ".join(f"{t} needs {_needs(t)}" for t in missing)
-                    + "): give their data, or list them in data.drop_tasks to train without them"
-                )
+            if require_all_tasks:
+                check_cpt_sources(set(self.pools), available)
             if self.dropped:
                 log.info("CPT mixture: left out on purpose (data.drop_tasks): %s", self.dropped)
             self.sampler: TaskSampler | None = TaskSampler(mixture, available)
@@ -467,6 +456,32 @@ class TaskDataset:
         self._epoch, self._batch = int(state["epoch"]), int(state["batch"])
 
 
+def cpt_mixture(cfg: DataConfig) -> tuple[dict[str, float], list[str]]:
+    """The CPT mixture of ``cfg`` (speech-only or the configured one) with the sources of
+    ``drop_tasks`` set to 0, and the sorted list of those dropped that had a share."""
+    mixture = (MixtureConfig.speech_only() if cfg.cpt_mode == "speech" else cfg.mixture).as_dict()
+    unknown = sorted(set(cfg.drop_tasks) - set(mixture))
+    if unknown:
+        raise ValueError(f"drop_tasks: {unknown} are not CPT sources ({sorted(mixture)})")
+    dropped = sorted(t for t in cfg.drop_tasks if mixture[t] > 0)
+    mixture = {t: (0.0 if t in cfg.drop_tasks else p) for t, p in mixture.items()}
+    for t in mixture:
+        if mixture[t] > 0:
+            get_template(t, "cpt")
+    return mixture, dropped
+
+
+def check_cpt_sources(wanted: set[str], available: set[str]) -> None:
+    """A CPT source with a share but no data stops the run (doc/tasks.md, "Missing data")."""
+    missing = sorted(wanted - available)
+    if missing:
+        raise ValueError(
+            f"CPT mixture: no data for {', '.join(missing)} ("
+            + "; ".join(f"{t} needs {_needs(t)}" for t in missing)
+            + "): give their data, or list them in data.drop_tasks to train without them"
+        )
+
+
 def _needs(task: str) -> str:
     """What a CPT source draws on, for the error naming a source without data."""
     pool = _POOL_OF.get(task)
@@ -522,13 +537,20 @@ def build_sources(
 
     cfg = replace(config_from_dict(DataConfig, data, "data"), **trainer_fields)
     train = TaskDataset(cfg, layout, tokenizer, rank, world_size)
+    return train, valid_source(cfg, layout, tokenizer, rank, world_size, train.builder.prompts.bank)
+
+
+def valid_source(
+    cfg: DataConfig, layout: VocabLayout, tokenizer, rank: int, world_size: int, bank: PromptBank
+) -> TaskValidSource | None:
+    """The validation source of ``cfg``'s ``valid_*`` sets (None without any)."""
     if not has_validation(cfg):
-        return train, None
+        return None
     valid = TaskDataset(
-        valid_config(cfg), layout, tokenizer, rank, world_size, bank=train.builder.prompts.bank,
+        valid_config(cfg), layout, tokenizer, rank, world_size, bank=bank,
         require_all_tasks=False,
     )  # fmt: skip
-    return train, TaskValidSource(valid, cfg.valid_batches)
+    return TaskValidSource(valid, cfg.valid_batches)
 
 
 def has_validation(cfg: DataConfig) -> bool:

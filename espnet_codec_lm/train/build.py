@@ -2,8 +2,9 @@
 
 The ``model:`` section is a :class:`espnet_codec_lm.lm.config.SpeechLMConfig` (init modes
 none / text_llm / a checkpoint of ours); ``data:`` chooses the pipeline by ``kind``:
-``synthetic`` (:class:`SyntheticDataConfig`, tests and benchmarks) or ``tasks`` (the CPT mixture
-or an SFT task from :mod:`espnet_codec_lm.tasks`).
+``synthetic`` (:class:`SyntheticDataConfig`, tests and benchmarks), ``tasks`` (the CPT mixture
+or an SFT task from :mod:`espnet_codec_lm.tasks`) or ``shards`` (the CPT mixture with its speech
+streamed from shards, :mod:`espnet_codec_lm.tasks.streaming`).
 
 Checkpoints hold the model as a complete SpeechLM checkpoint directory (``step_X/model/``, the
 format of ``SpeechLM.save_pretrained``, with the text tokenizer), so ``model.init`` of an SFT run
@@ -31,7 +32,8 @@ from espnet_codec_lm.lm.model import SpeechLM
 from espnet_codec_lm.tasks.corpus import SpeechSetConfig
 from espnet_codec_lm.tasks.dataset import build_sources
 from espnet_codec_lm.tasks.sequence import BuildConfig
-from espnet_codec_lm.train.config import LMTrainConfig
+from espnet_codec_lm.tasks.streaming import build_stream_sources
+from espnet_codec_lm.train.config import DATA_KINDS, LMTrainConfig
 from espnet_codec_lm.train.data import SyntheticSource, SyntheticValid
 from espnet_codec_lm.train.decode_monitor import DecodeMonitor
 from espnet_codec_lm.train.distributed import DistEnv
@@ -163,7 +165,7 @@ def build_data(cfg: LMTrainConfig, bundle: ModelBundle, env: DistEnv):
             max_example=dcfg.max_example,
         )
         return src, SyntheticValid(src, dcfg.valid_batches)
-    if kind == "tasks":
+    if kind in ("tasks", "shards"):
         # these numbers are set once, in the trainer's own sections
         owned = {
             "stage": cfg.stage,
@@ -178,6 +180,12 @@ def build_data(cfg: LMTrainConfig, bundle: ModelBundle, env: DistEnv):
                     f"data.{key}={cfg.data[key]!r} conflicts with the trainer's {value!r} "
                     "(set stage/seed at the top level and batch.max_len / batch.micro_batch)"
                 )
+        if kind == "shards":
+            if isinstance(bundle, DualBundle):
+                raise ConfigError("data.kind shards: not for a DualSpeechLM (use data.kind tasks)")
+            return build_stream_sources(
+                cfg.data, bundle.layout, bundle.tokenizer, env.rank, env.world_size, **owned
+            )
         if isinstance(bundle, DualBundle):
             return build_dual_sources(
                 cfg.data, bundle.layout, bundle.tokenizer, bundle.dual_cfg.acoustic_streams,
@@ -187,7 +195,7 @@ def build_data(cfg: LMTrainConfig, bundle: ModelBundle, env: DistEnv):
         return build_sources(
             cfg.data, bundle.layout, bundle.tokenizer, env.rank, env.world_size, **owned
         )
-    raise ValueError(f"data.kind {kind!r} is not one of ['synthetic', 'tasks']")
+    raise ValueError(f"data.kind {kind!r} is not one of {DATA_KINDS}")
 
 
 def build_text_eval(cfg: LMTrainConfig, bundle: ModelBundle, env: DistEnv) -> TextEval | None:
@@ -249,8 +257,10 @@ def build_decode_monitor(cfg: LMTrainConfig, bundle: ModelBundle):
     ec = cfg.eval
     if ec.decode_every_steps is None:
         return None
-    if cfg.data.get("kind") != "tasks" or not cfg.data.get("valid_speech_sets"):
-        raise ConfigError("eval.decode_every_steps needs data.kind: tasks and valid_speech_sets")
+    if cfg.data.get("kind") not in ("tasks", "shards") or not cfg.data.get("valid_speech_sets"):
+        raise ConfigError(
+            "eval.decode_every_steps needs data.kind: tasks (or shards) and valid_speech_sets"
+        )
 
     sets = [
         config_from_dict(SpeechSetConfig, s, "data.valid_speech_sets")

@@ -19,6 +19,7 @@ from espnet_codec_lm.metrics.paper import OTHER_SYSTEMS, SYSTEMS
 from espnet_codec_lm.tasks.dataset import DataConfig
 
 SYSTEM_NAMES = SYSTEMS + OTHER_SYSTEMS
+DATA_KINDS = ["synthetic", "tasks", "shards"]
 
 
 @dataclass
@@ -164,10 +165,17 @@ class LMTrainConfig:
         kind = data.get("kind", "synthetic")
         if kind == "tasks":
             config_from_dict(DataConfig, data, "data")
+        elif kind == "shards":
+            from espnet_codec_lm.tasks.streaming import StreamDataConfig, check_stream_config
+
+            try:
+                check_stream_config(config_from_dict(StreamDataConfig, data, "data"), self.stage)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
         elif kind == "synthetic":
             # lazy: import cycle (train.build imports this module for LMTrainConfig)
             from espnet_codec_lm.train.build import SyntheticDataConfig
 
             config_from_dict(SyntheticDataConfig, data, "data")
         else:
-            raise ConfigError(f"data.kind {kind!r} is not one of ['synthetic', 'tasks']")
+            raise ConfigError(f"data.kind {kind!r} is not one of {DATA_KINDS}")
