@@ -40,6 +40,16 @@ TINY_CORPUS = (
 )
 
 
+#: the ``model.arch`` of a tiny SpeechLM trained from scratch in tests (``init: none``)
+TINY_ARCH = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 64,
+}
+
+
 def tiny_qwen2_config(vocab_size: int, **overrides):
     """A ``Qwen2Config`` of a few thousand parameters per layer (transformers-tester sized)."""
     from transformers import Qwen2Config

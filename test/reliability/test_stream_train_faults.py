@@ -14,6 +14,7 @@ from rel_fault import run_forked
 from rel_helpers import write_yaml
 from safetensors.torch import load_file
 
+from espnet_codec_lm.testing.tiny_models import TINY_ARCH
 from espnet_codec_lm.train.logger import read_log
 
 KILLED = -signal.SIGKILL
@@ -40,13 +41,7 @@ def stream_cfg(tmp_path_factory):
                 "init": "none",
                 "tokenizer": str(c / "tokenizer"),
                 "codebook_size": 16,
-                "arch": {
-                    "hidden_size": 32,
-                    "num_hidden_layers": 2,
-                    "num_attention_heads": 4,
-                    "num_key_value_heads": 2,
-                    "intermediate_size": 64,
-                },
+                "arch": dict(TINY_ARCH),
             },  # fmt: skip
             "data": {
                 "kind": "shards",
