@@ -4,8 +4,9 @@ loading data.
 Runs the real trainer (``Trainer.train_step``: batch fetch, forward, backward, clip, AdamW) on
 the model and batch sizes of an LM training config (default: the mini recipe's
 ``conf/lm/cpt_debug.yaml``) with the real task pipeline (``data.kind: tasks``, the speech+text
-CPT mixture, packing) over a synthetic corpus written to a temporary directory, so it needs no
-recipe outputs. The first step also plans the epoch (building and packing every example); that
+CPT mixture, packing; ``data.kind: shards`` when the config streams, as the paper configs do: the
+synthetic set is then written as shards first) over a synthetic corpus written to a temporary
+directory, so it needs no recipe outputs. The first step also plans the epoch (building and packing every example); that
 one-off cost is reported separately and excluded from the timed steps.
 
 Usage:
@@ -69,9 +70,15 @@ def main() -> None:
             "codes": str(root / "codes/train/codes.scp"),
             "codes_tgt": str(root / "codes/train/codes_tgt.scp"),
         }
+        kind = "shards" if base.data.get("kind") == "shards" else "tasks"
+        if kind == "shards":  # where data.kind: shards looks for a speech set's shards
+            from espnet_codec_lm.tasks.shards import default_shard_dir, write_shards
+
+            codes = root / "codes/train/codes.scp"
+            write_shards(root / "train", codes, default_shard_dir(codes), num_shards=8)
         overrides = [
             *args.overrides,
-            "data.kind=tasks",
+            f"data.kind={kind}",
             "data.cpt_mode=speech_text",
             f"data.speech_sets=[{speech}]",
             f"data.text_pools=[{root / 'text_pool/general.en'}, {root / 'text_pool/general.zh'}]",

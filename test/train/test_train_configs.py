@@ -9,6 +9,7 @@ import pytest
 from espnet_codec_lm.config import config_from_dict, load_config
 from espnet_codec_lm.lm.config import SpeechLMConfig
 from espnet_codec_lm.tasks.dataset import DataConfig
+from espnet_codec_lm.tasks.streaming import StreamDataConfig
 from espnet_codec_lm.train.config import LMTrainConfig
 from espnet_codec_lm.train.trainer import accumulation_steps
 
@@ -36,8 +37,12 @@ def test_config_loads_with_its_sections(path):
     assert (dual is not None) == ("acoustic" in data) == path.name.startswith("dual_")
     data.pop("acoustic", None)
     config_from_dict(SpeechLMConfig, model, f"{path}: model")
-    data = config_from_dict(DataConfig, data, f"{path}: data")
-    assert data.kind == "tasks"
+    if path.name.startswith("cpt_") and "qwen" in path.name:  # paper CPT: streamed shards
+        data = config_from_dict(StreamDataConfig, data, f"{path}: data")
+        assert data.kind == "shards" and data.shuffle_buffer > 0
+    else:
+        data = config_from_dict(DataConfig, data, f"{path}: data")
+        assert data.kind == "tasks"
     if cfg.stage == "sft" and dual is None:
         assert len(data.tasks) == 1 and path.name.startswith(f"sft_{data.tasks[0]}_")
     # the global batch splits evenly over the GPU counts doc/training.md tabulates

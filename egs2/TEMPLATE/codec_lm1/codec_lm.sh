@@ -203,11 +203,7 @@ speech_sets() {
   done
   echo "[${out}]"
 }
-yaml_list() { # yaml_list A B ...: ['A', 'B']
-  local out="" x
-  for x in "$@"; do out+="${out:+, }'${x}'"; done
-  echo "[${out}]"
-}
+yaml_list() { local out="" x; for x in "$@"; do out+="${out:+, }'${x}'"; done; echo "[${out}]"; }  # ['A', 'B']
 subst_task() { echo "${1//\{task\}/$2}"; }
 
 # ------------------------------------------------------------------------- derived settings
@@ -486,6 +482,9 @@ if stage_on 6 "continual pre-training (${cpt_mode}) -> ${cpt_exp}"; then
     read -r -a cpt_set_list <<< "${cpt_sets}"
     read -r -a text_pool_list <<< "${text_pools}"
     read -r -a mt_pool_list <<< "${mt_pools}"
+    grep -q '^ *kind: shards' "${lm_config}" && for s in "${cpt_set_list[@]}"; do  # streamed CPT data: shards of each set
+      run_step "${lm_codes}/${s}/shards/.done" "${lm_codes}/log/shards_${s}.log" -- "${python}" -m espnet_codec_lm.bin.make_shards --data_dir "${dumpdir}/data/${s}" --codes "${lm_codes}/${s}/codes.scp"
+    done
     mapfile -t margs < <(model_args "${init}"; ppl_args)
     # shellcheck disable=SC2046
     run_step "${cpt_exp}/.done" "${cpt_exp}/train.log" --gpu "${ngpu}" -- \
