@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
 
     def body(log) -> None:
+        # lazy: --help stays fast (the task modules import torch-side code)
         from espnet_codec_lm.tasks.shards import MANIFEST, default_shard_dir, write_shards
         from espnet_codec_lm.utils.progress import progress
 

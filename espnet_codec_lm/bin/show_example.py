@@ -96,8 +96,16 @@ def _data_config(path: str, overrides: list[str]):
     if not isinstance(raw.get("data"), dict):
         return load_config(DataConfig, path, overrides)
     data = dict(raw["data"])
-    if data.get("kind", "tasks") != "tasks":
-        raise ConfigError(f"{path}: data.kind is {data['kind']!r}; only 'tasks' data can be shown")
+    kind = data.get("kind", "tasks")
+    if kind == "shards" and data.get("speech_sets"):
+        # streamed CPT: the same builder over the speech sets its shards were written from
+        for key in ("kind", "shards", "shuffle_buffer"):
+            data.pop(key, None)
+    elif kind != "tasks":
+        raise ConfigError(
+            f"{path}: data.kind is {kind!r}; only 'tasks' data (or 'shards' with "
+            "data.speech_sets) can be shown"
+        )
     batch = raw.get("batch") or {}
     owned = {"stage": raw.get("stage"), "seed": raw.get("seed"),
              "max_len": batch.get("max_len"), "batch_size": batch.get("micro_batch")}  # fmt: skip

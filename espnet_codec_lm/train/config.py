@@ -17,6 +17,7 @@ from espnet_codec_lm.dual.data import AcousticDataConfig
 from espnet_codec_lm.lm.config import SpeechLMConfig
 from espnet_codec_lm.metrics.paper import OTHER_SYSTEMS, SYSTEMS
 from espnet_codec_lm.tasks.dataset import DataConfig
+from espnet_codec_lm.tasks.streaming import StreamDataConfig, check_stream_config
 
 SYSTEM_NAMES = SYSTEMS + OTHER_SYSTEMS
 DATA_KINDS = ["synthetic", "tasks", "shards"]
@@ -166,8 +167,6 @@ class LMTrainConfig:
         if kind == "tasks":
             config_from_dict(DataConfig, data, "data")
         elif kind == "shards":
-            from espnet_codec_lm.tasks.streaming import StreamDataConfig, check_stream_config
-
             try:
                 check_stream_config(config_from_dict(StreamDataConfig, data, "data"), self.stage)
             except ValueError as e:

@@ -86,4 +86,16 @@ def test_lm_training_config(conf, capsys, syn, tmp_path):
         assert ("(sft)" in out) if extra[0] == "--task" else ("draws: " in out)
     write_yaml({"stage": "cpt", "data": {"kind": "synthetic"}}, train_yaml)
     assert show_example.main(tr) == 1
-    assert "only 'tasks' data can be shown" in capsys.readouterr().err
+    assert "only 'tasks' data (or 'shards' with data.speech_sets) can be shown" in (
+        capsys.readouterr().err
+    )
+    # a streamed CPT config: the same examples, built from its speech sets
+    cpt = {**to_dict(syn.data_config()), "kind": "shards", "shuffle_buffer": 5}
+    write_yaml({"stage": "cpt", "seed": 3, "model": {"init": "none"}, "data": cpt,
+                "batch": {"max_len": 2048, "micro_batch": 2}}, train_yaml)  # fmt: skip
+    assert show_example.main([*tr, "--task", "tts"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        show_example.main([*conf, "seed=3", "max_len=2048", "batch_size=2", "--task", "tts"]) == 0
+    )
+    assert out == capsys.readouterr().out and "tts" in out
