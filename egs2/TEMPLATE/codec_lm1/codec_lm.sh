@@ -483,7 +483,8 @@ if stage_on 6 "continual pre-training (${cpt_mode}) -> ${cpt_exp}"; then
     read -r -a text_pool_list <<< "${text_pools}"
     read -r -a mt_pool_list <<< "${mt_pools}"
     grep -q '^ *kind: shards' "${lm_config}" && for s in "${cpt_set_list[@]}"; do  # streamed CPT data: shards of each set
-      run_step "${lm_codes}/${s}/shards/.done" "${lm_codes}/log/shards_${s}.log" -- "${python}" -m espnet_codec_lm.bin.make_shards --data_dir "${dumpdir}/data/${s}" --codes "${lm_codes}/${s}/codes.scp"
+      run_step "${lm_codes}/${s}/shards/.done" "${lm_codes}/log/shards_${s}.log" --key "$(cat "${lm_codes}/${s}/codes.scp" "${dumpdir}/data/${s}"/text* | cksum)" -- \
+        "${python}" -m espnet_codec_lm.bin.make_shards --data_dir "${dumpdir}/data/${s}" --codes "${lm_codes}/${s}/codes.scp"
     done
     mapfile -t margs < <(model_args "${init}"; ppl_args)
     # shellcheck disable=SC2046
