@@ -155,6 +155,8 @@ class StreamingTaskSource:
             corpus = self.pools.get(pool)
             return corpus is not None and len(corpus.eligible(get_template(task).requires)) > 0
         need = [r for r in get_template(task).requires if r != "codes"]
+        if self.cfg.translation.kind != "identity" and "translation" in need:
+            need[need.index("translation")] = "text"  # the hook translates transcripts
         return any(all(s.counts.get(r, 0) for r in need) for s, _ in self.shards)
 
     def mixture_summary(self) -> dict:

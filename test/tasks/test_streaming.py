@@ -172,3 +172,25 @@ def test_make_shards_cli_and_the_trainer_config(syn, tmp_path):
         load_config(LMTrainConfig, None, [*ok, "data.shuffle_bufer=3"])
     with pytest.raises(ConfigError, match="is for CPT"):
         load_config(LMTrainConfig, None, [*ok, "stage=sft"])
+
+
+def test_missing_sources_stop_the_run_unless_dropped(syn, bank, shard_dir, tmp_path):
+    with pytest.raises(ValueError, match="no data for mt .*data.drop_tasks"):
+        source(syn, shard_dir, bank, mt_pools=[])
+    src = source(syn, shard_dir, bank, mt_pools=[], drop_tasks=["mt"])
+    assert (
+        src.mixture_summary()["dropped"] == ["mt"] and "mt" not in src.mixture_summary()["shares"]
+    )
+    # shards without translations (the counts say so): S2TT / T2ST have no data
+    bare = tmp_path / "bare"
+    root = syn.root
+    (bare / "data").mkdir(parents=True)
+    for name in ("text", "utt2spk", "utt2lang"):
+        shutil.copy(root / "train" / name, bare / "data" / name)
+    write_shards(bare / "data", root / "codes/train/codes.scp", bare / "shards", num_shards=2)
+    with pytest.raises(ValueError, match="no data for s2tt, t2st"):
+        source(syn, bare / "shards", bank)
+    speech_only = source(syn, bare / "shards", bank, cpt_mode="speech")
+    assert speech_only.mixture_summary()["shares"] == {"speech_lm": 1.0}
+    ids = speech_only.next_batch()["task_ids"]
+    assert set(ids.unique().tolist()) <= {-1, speech_only.task_names.index("speech_lm")}
