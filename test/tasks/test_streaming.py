@@ -154,7 +154,7 @@ def test_default_shard_place_of_a_speech_set_and_config_errors(syn, bank, shard_
         source(syn, shard_dir, bank, 0, 8)
 
 
-def test_make_shards_cli_and_the_trainer_config(syn, tmp_path):
+def test_make_shards_cli_and_the_trainer_config(syn, tmp_path, capsys):
     from espnet_codec_lm.bin.make_shards import main
     from espnet_codec_lm.config import ConfigError, load_config
     from espnet_codec_lm.train.config import LMTrainConfig
@@ -165,6 +165,10 @@ def test_make_shards_cli_and_the_trainer_config(syn, tmp_path):
     assert main([*argv, "--out_dir", str(out), "--shard_utts", "10"]) == 0
     assert len(read_manifest(out).shards) == 5  # 48 utterances, 10 a shard
     assert main(["--data_dir", str(tmp_path / "none"), "--codes", "x.scp"]) == 1
+    assert main([*argv[:2], "--codes", str(tmp_path / "x.scp")]) == 1
+    err = capsys.readouterr().err
+    assert "none: data directory not found" in err and "x.scp: codes file not found" in err
+    assert "Traceback" not in err
     ok = ["data.kind=shards", f"data.shards=[{out}]", "data.shuffle_buffer=100"]
     cfg = load_config(LMTrainConfig, None, ok)
     assert cfg.data["shuffle_buffer"] == 100
