@@ -572,10 +572,12 @@ def valid_config(cfg: DataConfig) -> DataConfig:
     return vcfg
 
 
-def load_corpora(cfg: DataConfig, layout: VocabLayout, tokenizer) -> dict[str, Corpus]:
-    """Load every set the config names (speech sets, text pools, MT pools) into memory."""
-    punct = load_punctuator(cfg.punctuation)
-    trans = load_translator(cfg.translation)
+def load_corpora(
+    cfg: DataConfig, layout: VocabLayout, tokenizer, hooks: tuple | None = None
+) -> dict[str, Corpus]:
+    """Load every set the config names (speech sets, text pools, MT pools) into memory.
+    ``hooks``: the ``(punctuator, translator)`` already loaded (default: loaded here)."""
+    punct, trans = hooks or (load_punctuator(cfg.punctuation), load_translator(cfg.translation))
     out: dict[str, Corpus] = {}
     if cfg.speech_sets:
         out["speech"] = merge(

@@ -130,9 +130,10 @@ class StreamingTaskSource:
         self.bank = bank or PromptBank.load(cfg.prompt_dir)
         prompts = TokenizedPrompts(self.bank, tokenizer)
         self.builder = SequenceBuilder(layout, tokenizer, prompts, cfg.stage, cfg.build)
-        self.pools = load_corpora(replace(cfg, speech_sets=[]), layout, tokenizer)
         self.punctuate = load_punctuator(cfg.punctuation)
         self.translate = load_translator(cfg.translation)
+        hooks = (self.punctuate, self.translate)
+        self.pools = load_corpora(replace(cfg, speech_sets=[]), layout, tokenizer, hooks)
         mixture, self.dropped = cpt_mixture(cfg)
         wanted = {t for t, p in mixture.items() if p > 0}
         available = {t for t in wanted if self._has_data(t)}
