@@ -119,9 +119,23 @@ def test_findings_add_the_held_out_loss_verdict():
     assert paras[3].endswith("by this measure it holds.")  # S2ST: CPT below both
     assert paras[4].endswith("by this measure it holds.")  # S2ST: ST 3.4 < SP 3.5
     assert paras[5].endswith("by this measure it holds.")  # ASR: TL 1.60 < NI 3.35
+    # every TTS unintelligible: the decoded metric decides nothing, the loss still speaks
+    assert "Not decided by the decoded metric: no system's speech is intelligible" in paras[2]
     v[TL]["loss_tts"] = 4.65  # a system without CPT below Speech CPT
     paras = [p for p in findings.findings_lines(v, ALL) if p]
     assert paras[2].endswith("by this measure it does not hold.")
+    # both columns must agree: a CPT system better by WER but worse by CER does not hold
+    for s_, (w, c) in {
+        NI: (60.0, 50.0),
+        TL: (65.0, 55.0),
+        SP: (40.0, 70.0),
+        ST: (30.0, 20.0),
+    }.items():
+        v[s_].update(tts_wer=w, tts_cer=c)
+    paras = [p for p in findings.findings_lines(v, ALL) if p]
+    assert "**Does not hold at this scale.**" in paras[2]
+    v[SP]["tts_cer"] = 45.0
+    assert "**Holds at this scale.**" in [p for p in findings.findings_lines(v, ALL) if p][2]
 
 
 def test_findings_with_the_main_system_only_are_not_checked():

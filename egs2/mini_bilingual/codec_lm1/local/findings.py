@@ -40,6 +40,9 @@ NI, TL, SP, ST = paper.SYSTEMS
 (DUAL,) = paper.OTHER_SYSTEMS
 CPT_SYSTEMS, NO_CPT = (SP, ST), (NI, TL)
 NEAR_ZERO_BLEU = 5.0  # "did not converge": an S2ST ASR-BLEU below this
+# TTS WER / CER at or above this for every system: no system's speech can be read, so the decoded
+# metric cannot order them (differences are in the noise of unintelligible speech)
+UNINTELLIGIBLE = 80.0
 
 
 def _num(x) -> float | None:
@@ -185,9 +188,16 @@ def _tts_cpt(values, ran) -> str:
     here = f"TTS WER {_fmt(values, 'tts_wer', [*base, *cpt])}; CER {_fmt(values, 'tts_cer', [*base, *cpt])}."
     if not cpt or not base:
         return _paragraph(title, paper, here, "Not checked: needs a CPT and a non-CPT system.")
-    worst_cpt = max(values[s]["tts_wer"] for s in cpt)
-    best_base = min(values[s]["tts_wer"] for s in base)
-    verdict = "Holds at this scale." if worst_cpt < best_base else "Does not hold at this scale."
+    keys = [k for k in ("tts_wer", "tts_cer") if all(k in values[s] for s in [*cpt, *base])]
+    rates = [values[s][k] for s in [*cpt, *base] for k in keys]
+    if min(rates) >= UNINTELLIGIBLE:
+        verdict = (
+            "Not decided by the decoded metric: no system's speech is intelligible (every TTS "
+            f"WER / CER >= {UNINTELLIGIBLE:g}%)."
+        )
+    else:
+        held = all(max(values[s][k] for s in cpt) < min(values[s][k] for s in base) for k in keys)
+        verdict = "Holds at this scale." if held else "Does not hold at this scale."
     return _paragraph(title, paper, here, verdict, _cpt_vs_rest(values, ran, "tts"))
 
 
