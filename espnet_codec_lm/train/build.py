@@ -276,6 +276,7 @@ def build_decode_monitor(cfg: LMTrainConfig, bundle: ModelBundle):
         ec.decode_utts,
         ec.decode_prompt_index,
         build=build,
+        prompt_dir=cfg.data.get("prompt_dir"),
     )
 
 

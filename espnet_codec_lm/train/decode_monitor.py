@@ -35,17 +35,32 @@ import numpy as np
 
 from espnet_codec_lm.decode.config import DecodingConfig, TextSearchConfig
 from espnet_codec_lm.decode.decoder import Decoder
-from espnet_codec_lm.decode.inputs import choose_speaker_prompt
+from espnet_codec_lm.decode.inputs import choose_speaker_prompt, target_lang
 from espnet_codec_lm.metrics.normalize import TextNormalizer
 from espnet_codec_lm.metrics.text import bleu, error_rate_for_lang, text_lang
 from espnet_codec_lm.tasks.corpus import load_speech_set
 from espnet_codec_lm.tasks.prompts import PromptBank, TokenizedPrompts
 from espnet_codec_lm.tasks.sequence import BuildConfig, SequenceBuilder
+from espnet_codec_lm.tasks.templates import TASK_NAMES, TEMPLATES, get_template
 
 log = logging.getLogger("train")
 
-#: text-target tasks the monitor decodes, and TTS (teacher-forced with the right / a wrong text)
-MONITOR_TASKS = ("asr", "s2tt", "tts")
+#: the speech-target task the monitor scores teacher-forced with the right / a wrong text
+TEXT_GAIN_TASK = "tts"
+
+
+def monitorable(task: str) -> bool:
+    """A scored task with a text target and speech input (ASR, S2TT, a registered one) is
+    decoded; TTS gets the text gain. Read from the task registry, not a list of names."""
+    if task == TEXT_GAIN_TASK:
+        return True
+    t = TEMPLATES.get(task)
+    return bool(
+        t is not None
+        and t.scoring is not None
+        and not t.speech_target
+        and any(sg.role == "condition" and sg.modality == "speech" for sg in t.segments)
+    )
 
 
 @dataclass
@@ -97,27 +112,32 @@ class DecodeMonitor:
         prompt_index: int = 0,
         max_len: int = 64,
         build: BuildConfig | None = None,
+        prompt_dir: str | None = None,
     ) -> DecodeMonitor:
-        """The first ``per_lang`` utterances of each language of ``speech_sets`` for ``tasks``."""
-        bad = [t for t in tasks if t not in MONITOR_TASKS]
+        """The first ``per_lang`` utterances of each language of ``speech_sets`` for ``tasks``,
+        with the prompt banks of ``prompt_dir`` (the run's ``data.prompt_dir``; default: the
+        packaged ones)."""
+        bad = [t for t in tasks if not monitorable(t)]
         if bad:
-            raise ValueError(f"eval.decode_tasks: {bad} cannot be monitored (only {MONITOR_TASKS})")
-        prompts = TokenizedPrompts(PromptBank.load(), tokenizer)
+            known = [t for t in TASK_NAMES if monitorable(t)]
+            raise ValueError(f"eval.decode_tasks: {bad} cannot be monitored (only {known})")
+        prompts = TokenizedPrompts(PromptBank.load(prompt_dir), tokenizer)
         # the run's build settings (e.g. the speaker prompt's length), prompts in the data's lang
         build = replace(build or BuildConfig(), prompt_lang="data")
         builder = SequenceBuilder(layout, tokenizer, prompts, "sft", build)
         samples = [s for sc in speech_sets for s in load_speech_set(sc, layout, tokenizer)]
         items = []
         text_gain = []
-        if "tts" in tasks:
+        if TEXT_GAIN_TASK in tasks:
             text_gain = _text_gain_items(samples, builder, per_lang, prompt_index)
         for task in tasks:
-            if task == "tts":
+            if task == TEXT_GAIN_TASK:
                 continue
             count: dict[str, int] = {}
+            by_transcript = get_template(task).scoring["reference"] == "transcript"
             for s in samples:
-                ref = s.text if task == "asr" else s.translation
-                tgt = s.lang if task == "asr" else s.tgt_lang
+                ref = s.text if by_transcript else s.translation
+                tgt = target_lang(task, s)
                 if s.codes is None or not ref or not tgt or count.get(s.lang, 0) >= per_lang:
                     continue
                 count[s.lang] = count.get(s.lang, 0) + 1
@@ -171,19 +191,19 @@ class DecodeMonitor:
             metrics[f"dev_{task}_target_lang_{lang}"] = float(
                 np.mean([text_lang(h) == lang for h in hs])
             )
-            if task == "asr":
+            if get_template(task).scoring["metric"] == "error_rate":
                 er = error_rate_for_lang(
                     [self.normalizer(r, lang) for r in refs],
                     [self.normalizer(h, lang) for h in hs],
                     lang,
                 )
-                metrics[f"dev_asr_{er.unit[0]}er_{lang}"] = round(er.rate, 2)
+                metrics[f"dev_{task}_{er.unit[0]}er_{lang}"] = round(er.rate, 2)
             else:
-                metrics[f"dev_s2tt_bleu_{lang}"] = round(bleu(hs, refs, lang).score, 2)
+                metrics[f"dev_{task}_bleu_{lang}"] = round(bleu(hs, refs, lang).score, 2)
         by_lang: dict[str, list[tuple[float, float]]] = {}
         for g, (right, wrong) in zip(self.text_gain, gains):
             by_lang.setdefault(g.lang, []).append((right, wrong))
-            records.append({"task": "tts", "uttid": g.uttid, "tgt_lang": g.lang,
+            records.append({"task": TEXT_GAIN_TASK, "uttid": g.uttid, "tgt_lang": g.lang,
                             "loss": round(right, 4), "loss_wrong_text": round(wrong, 4)})  # fmt: skip
         for lang, pairs in sorted(by_lang.items()):
             right = float(np.mean([r for r, _ in pairs]))
@@ -224,8 +244,8 @@ def _text_gain_items(samples, builder, per_lang: int, prompt_index: int) -> list
             TextGainItem(
                 s.uttid,
                 s.lang,
-                builder.build("tts", s, rng, **build),
-                builder.build("tts", wrong, rng, **build),
+                builder.build(TEXT_GAIN_TASK, s, rng, **build),
+                builder.build(TEXT_GAIN_TASK, wrong, rng, **build),
             )  # fmt: skip
         )
     return out

@@ -17,6 +17,8 @@ from espnet_codec_lm.tasks.templates import (
     CPT_SPEECH_TASKS,
     TASK_NAMES,
     TEMPLATES,
+    Segment,
+    TaskTemplate,
     get_template,
     register_task,
 )
@@ -84,3 +86,39 @@ def test_a_task_without_a_condition_cannot_be_decoded():
         LMDecodeConfig(task="speech_lm")
     with pytest.raises(ConfigError, match="'nope' cannot be decoded"):
         LMDecodeConfig(task="nope")
+
+
+def test_the_decode_monitor_reads_the_registry(syn, tmp_path):
+    """Which tasks the training monitor can decode and how it scores them come from the
+    templates: a registered speech -> text task is monitored (WER / CER against the transcript)
+    with no edit in train/."""
+    from espnet_codec_lm.testing.toy_task import registered
+    from espnet_codec_lm.train.decode_monitor import DecodeMonitor, monitorable
+
+    assert [t for t in TASK_NAMES if monitorable(t)] == ["asr", "tts", "s2tt"]
+    twin = TaskTemplate(
+        "transcribe_again",
+        (
+            Segment("condition", "speech", "speech"),
+            Segment("prompt", "task_prompt", "text"),
+            Segment("target", "transcript", "text"),
+        ),
+        stages=("sft",),
+        requires=("codes", "text"),
+    )
+    bank_dir = tmp_path / "prompts"
+    shutil.copytree(PROMPT_DIR, bank_dir)
+    (bank_dir / "transcribe_again.yaml").write_text(
+        "task: transcribe_again\nsft:\n  en:\n    - Write it down.\n  zh:\n    - 写下来。\n",
+        encoding="utf-8",
+    )
+    with registered(twin):
+        assert monitorable("transcribe_again")
+        sets = syn.data_config().speech_sets
+        mon = DecodeMonitor.from_data(
+            sets, ["transcribe_again"], syn.layout, syn.tokenizer, 1, prompt_dir=str(bank_dir)
+        )
+        assert {it.task for it in mon.items} == {"transcribe_again"}
+        assert all(it.reference and it.tgt_lang == it.src_lang for it in mon.items)
+    with pytest.raises(ValueError, match=r"\['continuation'\] cannot be monitored"):
+        DecodeMonitor.from_data([], ["continuation"], syn.layout, syn.tokenizer, 1)
