@@ -76,8 +76,9 @@ class EvalConfig:
     # e.g. the mini recipe's stand-in base LLM); false: plain text (a real base LLM's format)
     text_ppl_segment: bool = False
     # decoded outputs (train/decode_monitor.py): greedy decoding of the first decode_utts
-    # validation utterances per language for decode_tasks (asr, s2tt), scored (WER/CER, BLEU,
-    # output language), and for tts the text gain (teacher-forced loss with a wrong transcript
+    # validation utterances per language for decode_tasks (asr, s2tt, any registered speech ->
+    # text task), scored as its template says (WER/CER or BLEU, output language), and for tts the
+    # text gain (teacher-forced loss with a wrong transcript
     # minus with the right one), every decode_every_steps steps (rounded to validations) and at
     # the end
     decode_every_steps: Optional[int] = None  # None: never
