@@ -67,13 +67,6 @@ class ScoringSpec:
     def target_is_speech(self) -> bool:
         return self.target == "speech"
 
-    @property
-    def metric_names(self) -> tuple[str, ...]:
-        """The ``scores.yaml`` keys of the text metric."""
-        if self.metric == "bleu":
-            return ("asr_bleu",) if self.target_is_speech else ("bleu",)
-        return ("wer", "cer")
-
 
 #: the scoring of the paper's tasks, for a ``meta.yaml`` that does not carry its own (the same
 #: mappings the task templates derive)

@@ -353,7 +353,7 @@ def score(dd: DecodeDir, refs: References, cfg: ScoringConfig, bank: ModelBank |
             asr_out = out["asr"]
             if isinstance(asr_out, ModelUnavailable):
                 for name in (
-                    spec.metric_names
+                    ["asr_bleu"]
                     if spec.metric == "bleu"
                     else sorted({"cer" if is_char_lang(langs[u]) else "wer" for u in ids})
                 ):

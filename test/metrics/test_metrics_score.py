@@ -291,3 +291,13 @@ def test_scoring_mapping_in_meta_is_checked(tmp_path, data_dir):
     )
     with pytest.raises(ValueError, match="scoring.reference must be one of"):
         score_decode_dir(dd, data_dir, _lookup_cfg(tmp_path))
+
+
+def test_the_fallback_scoring_is_what_the_templates_derive():
+    """DEFAULT_SCORING (for a meta.yaml without ``scoring:``) is written out in metrics/, which
+    may not import tasks/; it must stay equal to the templates' own mapping."""
+    from espnet_codec_lm.metrics.layout import DEFAULT_SCORING, ScoringSpec
+    from espnet_codec_lm.tasks.templates import get_template
+
+    for task, spec in DEFAULT_SCORING.items():
+        assert ScoringSpec(**get_template(task).scoring) == spec, task
