@@ -82,6 +82,8 @@ class SpeechLMOutput:
     extra_logits: torch.Tensor | None = None
     past_key_values: Any = None
     hidden_states: torch.Tensor | None = None
+    #: per layer ``[B, heads, T, past + T]`` attention probabilities (``return_attentions``)
+    attentions: tuple[torch.Tensor, ...] | None = None
 
     def head_losses(self) -> dict[str, float]:
         """Mean NLL by target kind: ``text``, ``cb1``, ..., ``cbL'`` (``nan`` without targets)."""
@@ -181,6 +183,7 @@ class SpeechLM(nn.Module):
         return_hidden: bool = False,
         return_token_loss: bool = False,
         label_weights: torch.Tensor | None = None,
+        return_attentions: bool = False,
     ) -> SpeechLMOutput:
         """Run the model.
 
@@ -202,6 +205,9 @@ class SpeechLM(nn.Module):
             label_weights: ``[B, T]`` float, a weight per position for all its targets; the
                 summed losses and counts are then weighted (``loss = sum w*nll / sum w``).
                 ``token_loss`` stays unweighted.
+            return_attentions: also return each layer's attention probabilities
+                ``[B, heads, T, past + T]`` (needs the eager attention implementation:
+                ``model.lm.set_attn_implementation("eager")``; the trainer's guided attention).
         """
         if tokens.dim() == 2:
             tokens = tokens.unsqueeze(-1)
@@ -215,12 +221,20 @@ class SpeechLM(nn.Module):
             position_ids=position_ids,
             past_key_values=past_key_values,
             use_cache=use_cache,  # explicit: the config default (True) would disable packing
+            output_attentions=return_attentions,
         )
         hidden = out.last_hidden_state
         result = SpeechLMOutput(
             past_key_values=out.past_key_values if use_cache else None,
             hidden_states=hidden if return_hidden else None,
         )
+        if return_attentions:
+            if not out.attentions or any(a is None for a in out.attentions):
+                raise SpeechLMError(
+                    "return_attentions needs the eager attention implementation "
+                    "(model.lm.set_attn_implementation('eager'))"
+                )
+            result.attentions = tuple(out.attentions)
         if labels is not None:
             self._fill_loss(result, hidden, labels, return_token_loss, label_weights)
         if return_logits is None:

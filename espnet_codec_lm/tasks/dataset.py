@@ -100,6 +100,9 @@ class DataConfig:
     # probability (labels untouched; tasks/packing.py noise_speech_inputs). 0 = the paper. At toy
     # scale the model otherwise learns to continue speech and ignores the text (doc/mini_recipe.md)
     speech_target_noise: float = 0.0
+    # set by the trainer from its guided_attention section (not in a data section): tasks whose
+    # examples carry their text -> speech spans in the batch (tasks/packing.py alignment_span)
+    align_tasks: list[str] = field(default_factory=list)
     max_len: int = 4096  # positions per packed row
     pack: bool = True  # false: one example per row, padded to the batch's longest
     batch_size: int = 8  # rows per rank per step (ignored when batch_positions > 0)
@@ -406,7 +409,8 @@ class TaskDataset:
         in training, with the speech-target noise of that batch)."""
         length = self.cfg.max_len if self.cfg.pack else max(sum(len(e) for _, e in r) for r in rows)
         w = self.cfg.loss_weighting
-        packed = [pack_row([e for _, e in r], [t for t, _ in r], length, w) for r in rows]
+        align = self.cfg.align_tasks
+        packed = [pack_row([e for _, e in r], [t for t, _ in r], length, w, align) for r in rows]
         if self.cfg.speech_target_noise > 0.0:
             ranges = [self.layout.codebook_range(k) for k in range(self.layout.num_streams)]
             rng = np.random.default_rng([self.cfg.seed, epoch, b, self.rank, 2**30])

@@ -14,7 +14,7 @@ more "example" with its own positions, ``IGNORE_ID`` labels and task id -1.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -50,9 +50,17 @@ def best_fit(lengths: Sequence[int], max_len: int) -> list[list[int]]:
 
 
 def pack_row(
-    examples: Sequence[Example], task_ids: Sequence[int], length: int, weighting: str = "token"
+    examples: Sequence[Example],
+    task_ids: Sequence[int],
+    length: int,
+    weighting: str = "token",
+    align_tasks: Collection[str] = (),
 ) -> dict:
     """One row of ``length`` positions: tokens / labels ``[length, L']``, position and task ids.
+
+    ``align_tasks``: for each example of these tasks, ``align`` int64 ``[n, 4]`` gets one row
+    ``(text_lo, text_hi, speech_lo, speech_hi)`` (row positions, see :func:`alignment_span`), the
+    spans the trainer's guided attention aligns.
 
     ``weighting="example"`` adds ``loss_weights`` float32 ``[length]``: ``1 / (targets of its
     example)`` at every position of an example (all streams of a position share it), so that
@@ -66,6 +74,7 @@ def pack_row(
     position_ids = np.empty(length, dtype=np.int64)
     tasks = np.full(length, -1, dtype=np.int64)
     pos = 0
+    aligned: list[list[int]] = []
     for ex, tid in zip(examples, task_ids):
         n = len(ex)
         if pos + n > length:
@@ -76,6 +85,10 @@ def pack_row(
         mask[pos : pos + n] = ex.loss_mask
         position_ids[pos : pos + n] = np.arange(n)
         tasks[pos : pos + n] = tid
+        if ex.task in align_tasks:
+            span = alignment_span(ex)
+            if span is not None:
+                aligned.append([pos + i for i in span])
         pos += n
     position_ids[pos:] = np.arange(length - pos)
     # one shift for the whole row: no example's first position is a target, so no label of
@@ -88,6 +101,8 @@ def pack_row(
         "task_ids": tasks,
         "num_real": pos,
     }
+    if align_tasks:
+        row["align"] = np.asarray(aligned, dtype=np.int64).reshape(-1, 4)
     if weighting == "example":
         per_pos = (labels != IGNORE_ID).sum(-1)
         weights = np.zeros(length, dtype=np.float32)
@@ -100,6 +115,22 @@ def pack_row(
             start = end
         row["loss_weights"] = weights
     return row
+
+
+def alignment_span(ex: Example) -> tuple[int, int, int, int] | None:
+    """``(text_lo, text_hi, speech_lo, speech_hi)`` of an example whose target is speech read from
+    one text condition (TTS: the transcript; T2ST: the translation), in example positions:
+    ``[text_lo, text_hi)`` the text's tokens (no boundaries); ``[speech_lo, speech_hi)`` the
+    positions whose outputs predict the speech target's codes and its end token (the target's
+    start boundary up to its last code). None for any other example (S2ST, text targets)."""
+    target = ex.spans[-1]
+    texts = [sp for sp in ex.spans[:-1] if sp.role == "condition" and sp.modality == "text"]
+    if target.role != "target" or target.modality != "speech" or len(texts) != 1:
+        return None
+    text = texts[0]
+    if text.end - text.start <= 2 or target.end - target.start <= 2:
+        return None  # an empty text or speech: nothing to align
+    return text.start + 1, text.end - 1, target.start, target.end - 1
 
 
 def noise_speech_inputs(
@@ -141,6 +172,12 @@ def collate(rows: Sequence[dict]) -> dict:
     for key in ("input_ids", "labels", "position_ids", "task_ids", "loss_weights"):
         if key in rows[0]:
             out[key] = torch.from_numpy(np.stack([r[key] for r in rows]))
+    if "align" in rows[0]:  # [N, 5]: (row, text_lo, text_hi, speech_lo, speech_hi)
+        spans = [
+            np.concatenate([np.full((len(r["align"]), 1), i), r["align"]], axis=1)
+            for i, r in enumerate(rows)
+        ]
+        out["align_spans"] = torch.from_numpy(np.concatenate(spans).astype(np.int64))
     return out
 
 

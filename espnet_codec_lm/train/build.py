@@ -180,6 +180,10 @@ def build_data(cfg: LMTrainConfig, bundle: ModelBundle, env: DistEnv):
                     f"data.{key}={cfg.data[key]!r} conflicts with the trainer's {value!r} "
                     "(set stage/seed at the top level and batch.max_len / batch.micro_batch)"
                 )
+        if "align_tasks" in cfg.data:
+            raise ConfigError("data.align_tasks is set from guided_attention.tasks, not in data")
+        ga = cfg.guided_attention
+        owned["align_tasks"] = list(ga.tasks) if ga.enabled else []
         if kind == "shards":
             if isinstance(bundle, DualBundle):
                 raise ConfigError("data.kind shards: not for a DualSpeechLM (use data.kind tasks)")

@@ -99,6 +99,40 @@ class DistConfig:
 
 
 @dataclass
+class GuidedAttentionConfig:
+    """Guided attention for speech generated from text (not in the paper; off with weight 0).
+
+    The DC-TTS loss (Tachibana et al., 2018) on a decoder-only LM: at each position that
+    predicts a speech frame ``j`` of ``T`` (a ``tasks`` example: TTS reads its transcript, T2ST
+    its translation), the chosen heads of the chosen layers are pushed to attend to the text
+    token ``n`` of ``N`` near the diagonal, ``penalty_j = 1 - sum_n a[j, n] G[j, n]``, ``G =
+    exp(-(n/N - j/T)^2 / (2 sigma^2))``; attention outside the text counts as misplaced. The
+    penalty is summed over frames, times ``weight``, and normalised with the cross-entropy (per
+    target: a frame has L' targets). Needs the eager attention (set by the trainer) and
+    ``data.kind`` tasks or shards. Why: at toy scale the model otherwise learns to continue
+    speech and loses its place in the text (doc/mini_recipe.md)."""
+
+    weight: float = 0.0
+    sigma: float = 0.2
+    layers: list[int] = field(default_factory=lambda: [2])
+    heads: list[int] = field(default_factory=lambda: [0, 1])
+    tasks: list[str] = field(default_factory=lambda: ["tts"])
+
+    def __post_init__(self) -> None:
+        if self.weight < 0 or not self.sigma > 0:
+            raise ConfigError(
+                f"guided_attention: weight must be >= 0 and sigma > 0, got {self.weight}, "
+                f"{self.sigma}"
+            )
+        if self.weight > 0 and not (self.layers and self.heads and self.tasks):
+            raise ConfigError("guided_attention: layers, heads and tasks must not be empty")
+
+    @property
+    def enabled(self) -> bool:
+        return self.weight > 0
+
+
+@dataclass
 class LogConfig:
     """Console/TensorBoard logging cadence."""
 
@@ -127,6 +161,7 @@ class LMTrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     dist: DistConfig = field(default_factory=DistConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    guided_attention: GuidedAttentionConfig = field(default_factory=GuidedAttentionConfig)
 
     def __post_init__(self) -> None:
         if self.system is not None and self.system not in SYSTEM_NAMES:
@@ -151,6 +186,10 @@ class LMTrainConfig:
                 raise ConfigError(f"{key} must be >= {least}, got {value}")
         if self.stop.max_epochs is not None and not self.stop.max_epochs > 0:
             raise ConfigError(f"stop.max_epochs must be > 0, got {self.stop.max_epochs}")
+        if self.guided_attention.enabled and self.data.get("kind", "synthetic") == "synthetic":
+            raise ConfigError("guided_attention needs data.kind tasks or shards (task examples)")
+        if self.guided_attention.enabled and "dual" in self.model:
+            raise ConfigError("guided_attention: not for a DualSpeechLM")
         self.check_sections()
 
     def check_sections(self) -> None:

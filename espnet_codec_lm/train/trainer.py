@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from espnet_codec_lm.config import check_resume_config, dump_config
+from espnet_codec_lm.config import ConfigError, check_resume_config, dump_config
 from espnet_codec_lm.train.checkpoint import (
     CheckpointManager,
     load_model_weights,
@@ -46,7 +46,13 @@ from espnet_codec_lm.train.distributed import (
 from espnet_codec_lm.train.errors import TrainingInterrupted
 from espnet_codec_lm.train.evaluate import evaluate_loss, text_perplexity
 from espnet_codec_lm.train.logger import TrainLogger, plot_loss_curve
-from espnet_codec_lm.train.losses import LossStats, count_targets, forward_batch, model_losses
+from espnet_codec_lm.train.losses import (
+    LossStats,
+    count_targets,
+    forward_batch,
+    guided_attention_sum,
+    model_losses,
+)
 from espnet_codec_lm.train.rng import restore_rng, rng_to_json
 from espnet_codec_lm.train.schedule import build_scheduler, load_scheduler_state, scheduler_state
 from espnet_codec_lm.utils import provenance
@@ -92,6 +98,23 @@ class _StopRequest(StopRequest):
     def requested(self, env: DistEnv) -> bool:
         flag = torch.tensor([1.0 if self.signum is not None else 0.0])
         return bool(all_reduce_sum(flag, env).item() > 0)
+
+
+def prepare_guided_attention(model: torch.nn.Module, cfg) -> None:
+    """Check the guided attention's layers and heads against ``model`` (a SpeechLM) and switch
+    its transformer to the eager attention, the one that returns attention probabilities."""
+    lm = getattr(model, "lm", None)
+    if lm is None or not hasattr(lm, "set_attn_implementation"):
+        raise ConfigError("guided_attention needs a SpeechLM (a transformers model inside)")
+    n_layers, n_heads = lm.config.num_hidden_layers, lm.config.num_attention_heads
+    bad = [x for x in cfg.layers if not 0 <= x < n_layers]
+    bad += [x for x in cfg.heads if not 0 <= x < n_heads]
+    if bad:
+        raise ConfigError(
+            f"guided_attention: layers {cfg.layers} / heads {cfg.heads} out of range for a "
+            f"model of {n_layers} layers x {n_heads} heads"
+        )
+    lm.set_attn_implementation("eager")
 
 
 def accumulation_steps(global_sequences: int, micro_batch: int, world_size: int) -> int:
@@ -143,6 +166,9 @@ class Trainer:
             cfg.batch.global_sequences, cfg.batch.micro_batch, env.world_size
         )
         self.total_steps = self._total_steps()
+        self.guided = cfg.guided_attention if cfg.guided_attention.enabled else None
+        if self.guided is not None:
+            prepare_guided_attention(model, self.guided)
         self.model = wrap_model(model, env, cfg.dist)
         o = cfg.optim
         self.optimizer = torch.optim.AdamW(
@@ -219,14 +245,26 @@ class Trainer:
         global_targets, global_positions = float(totals[0]), int(totals[1])
         scale = self.env.world_size / max(global_targets, 1.0)
         stats = LossStats(self.num_heads, len(self.task_names))
+        align = torch.zeros(2, dtype=torch.float64)  # guided attention: penalty sum, frames
         for i, mb in enumerate(micro):
             t1 = time.perf_counter()
             mb = {k: v.to(self.env.device, non_blocking=True) for k, v in mb.items()}
             t_data += time.perf_counter() - t1
             set_grad_sync(self.model, self.env, i == len(micro) - 1)
+            g = self.guided
             with autocast(self.env):
-                out = model_losses(forward_batch(self.model, mb))
-            (out["loss_sum"].sum() * scale).backward()
+                raw = forward_batch(self.model, mb, return_attentions=g is not None)
+                out = model_losses(raw)
+                loss = out["loss_sum"].sum()
+                if g is not None:
+                    spans = mb["align_spans"]
+                    penalty, frames = guided_attention_sum(
+                        raw.attentions, spans, g.layers, g.heads, g.sigma
+                    )
+                    loss = loss + g.weight * penalty
+                    align += torch.tensor([float(penalty.detach()), float(frames)])
+                    del raw  # the attention maps of every layer
+            (loss * scale).backward()
             stats.add(out, mb)
         grad_norm = torch.nn.utils.clip_grad_norm_(
             self.model.parameters(), self.cfg.optim.grad_clip
@@ -242,12 +280,17 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
         stats = stats.reduce(self.env)
+        extra = {}
+        if self.guided is not None:
+            align = all_reduce_sum(align, self.env)
+            extra["loss/align"] = float(align[0] / align[1]) if align[1] else math.nan
         dt = time.perf_counter() - t0
         self.step += 1
         self.positions_seen += global_positions
         return {
             "step": self.step,
             **stats.as_dict(self.task_names),
+            **extra,
             "lr": lr,
             "grad_norm": grad_norm,
             "targets": global_targets,

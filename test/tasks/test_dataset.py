@@ -483,3 +483,41 @@ def test_speech_target_noise_touches_only_speech_target_inputs(syn, corpora, ban
     train, valid = build_sources(data, lay, syn.tokenizer, max_len=1024, batch_size=2)
     assert train.cfg.speech_target_noise == 0.3
     assert valid.dataset.cfg.speech_target_noise == 0.0  # validation scores the clean task
+
+
+def test_alignment_spans_of_tts_examples(syn, corpora, bank):
+    """align_tasks: each TTS example of a batch carries (row, text_lo, text_hi, speech_lo,
+    speech_hi): the text positions hold exactly its transcript, the speech positions predict its
+    codes and end token; other tasks carry none; without align_tasks no key."""
+    plain = dataset(syn, corpora, bank, stage="sft", tasks=["asr", "tts", "s2st"])
+    assert "align_spans" not in plain.get_batch(0, 0)
+    ds = dataset(syn, corpora, bank, stage="sft", tasks=["asr", "tts", "s2st"], align_tasks=["tts"])
+    lay = syn.layout
+    seen = 0
+    for b in range(3):
+        batch = ds.get_batch(0, b)
+        spans = batch["align_spans"]
+        assert spans.dtype == torch.int64 and spans.shape[1] == 5
+        expected = []
+        for r, row in enumerate(ds.rows_of(0, b)):
+            start = 0
+            for _, ex in ds.examples_of_row(0, row):
+                if ex.task == "tts":
+                    text = next(sp for sp in ex.spans if sp.slot == "transcript")
+                    tgt = ex.spans[-1]
+                    expected.append(
+                        [r, start + text.start + 1, start + text.end - 1,
+                         start + tgt.start, start + tgt.end - 1]
+                    )  # fmt: skip
+                start += len(ex)
+        assert spans.tolist() == expected
+        for r, t_lo, t_hi, s_lo, s_hi in spans.tolist():
+            tokens, labels = batch["input_ids"][r], batch["labels"][r]
+            assert (tokens[t_lo:t_hi, 0] < lay.text_rows).all()  # text token ids only
+            assert int(tokens[t_lo - 1, 0]) == lay.text_start
+            assert int(tokens[t_hi, 0]) == lay.text_end
+            assert int(tokens[s_lo, 0]) == lay.speech_start
+            assert lay.is_codec(int(labels[s_lo, 0])) and lay.is_codec(int(labels[s_hi - 2, 0]))
+            assert int(labels[s_hi - 1, 0]) == lay.speech_end  # the last one predicts the end
+            seen += 1
+    assert seen > 0

@@ -84,3 +84,30 @@ def test_global_normalisation_is_independent_of_the_split():
             per_rank.append(rank_grad)
         averaged = torch.stack(per_rank).mean(0)
         torch.testing.assert_close(averaged, reference, rtol=1e-5, atol=1e-7)
+
+
+def test_guided_attention_penalty_by_hand():
+    """Two text tokens, four frames: a head reading them in order pays 1 - G at the diagonal, a
+    head looking elsewhere pays 1 per frame; the mean over heads, summed over frames."""
+    from espnet_codec_lm.train.losses import guided_attention_sum
+
+    T = 10
+    attn = torch.zeros(2, 1, 2, T, T)  # layers, rows, heads, queries, keys
+    attn[1, 0, 0, 4:6, 1] = 1.0  # layer 1, head 0: frames 0-1 read text token 0
+    attn[1, 0, 0, 6:8, 2] = 1.0  # frames 2-3 read text token 1
+    attn[1, 0, 1, 4:8, 9] = 1.0  # head 1 looks outside the text
+    attn[0] = 0.5  # layer 0 is not chosen
+    attn.requires_grad_(True)
+    spans = torch.tensor([[0, 1, 3, 4, 8]])  # row 0, text [1, 3), frames [4, 8)
+    sigma = 0.2
+    # frame j's centre (j + 0.5) / 4, token n's (n + 0.5) / 2: 0.125 / 0.25, 0.375 / 0.25, ...
+    on_diag = math.exp(-(0.125**2) / (2 * sigma**2))
+    total, frames = guided_attention_sum(list(attn), spans, [1], [0, 1], sigma)
+    assert frames == 4
+    assert float(total) == pytest.approx(4 * ((1 - on_diag) + 1.0) / 2, rel=1e-6)
+    total0, _ = guided_attention_sum(list(attn), spans, [1], [0], sigma)
+    assert float(total0) == pytest.approx(4 * (1 - on_diag), rel=1e-6)
+    total0.backward()  # differentiable in the attention; only the chosen layer gets a gradient
+    assert attn.grad[0].abs().sum() == 0 and attn.grad[1, 0, 0, 4:8, 1:3].abs().sum() > 0
+    empty, n = guided_attention_sum(list(attn), torch.zeros(0, 5, dtype=torch.long), [1], [0], 0.2)
+    assert float(empty) == 0.0 and n == 0

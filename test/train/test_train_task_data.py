@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 from train_helpers import train_in_process
 
-from espnet_codec_lm.config import ConfigError
+from espnet_codec_lm.config import ConfigError, config_from_dict
 from espnet_codec_lm.train.logger import read_log
 
 
@@ -234,3 +236,32 @@ def test_learning_curve_puts_runs_on_one_time_axis(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no decoded dev scores"):
         plot_learning_curve([tmp_path / "cpt" / "nothing"], tmp_path / "x.png")
+
+
+def test_guided_attention_trains_the_alignment_heads(tmp_path, corpus):
+    """guided_attention on TTS: the penalty is logged and falls; the saved model keeps the
+    default attention; bad layers/heads or data without task examples are config errors."""
+    cfg = _config(tmp_path, corpus, stage="sft", tasks=["tts"])
+    data = yaml.safe_load(cfg.read_text())
+    data["guided_attention"] = {"weight": 5.0, "layers": [1], "heads": [0], "sigma": 0.2}
+    data["stop"] = {"max_steps": 20}
+    data["optim"] = {"lr": 1e-2, "warmup_steps": 1}
+    data["batch"] = {"global_sequences": 2, "micro_batch": 1, "max_len": 256}
+    data["data"]["build"] = {"sft_speaker_prompt_s": 0.2}
+    cfg.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    train_in_process(cfg, tmp_path / "exp")
+    rows = read_log(tmp_path / "exp" / "train_log.jsonl")
+    align = [r["loss/align"] for r in rows]
+    assert len(align) == 20 and all(0.0 <= a <= 1.0 for a in align)
+    assert sum(align[-5:]) / 5 < 0.7 * sum(align[:3]) / 3, align
+    saved = json.loads((tmp_path / "exp" / "model" / "config.json").read_text())
+    assert saved.get("_attn_implementation") in (None, "sdpa")  # decoding keeps SDPA
+
+    data["guided_attention"]["layers"] = [2]  # the model has 2 layers
+    cfg.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match="out of range"):
+        train_in_process(cfg, tmp_path / "bad")
+    from espnet_codec_lm.train.config import LMTrainConfig
+
+    with pytest.raises(ConfigError, match="data.kind tasks or shards"):
+        config_from_dict(LMTrainConfig, {"guided_attention": {"weight": 1.0}}, "train")
