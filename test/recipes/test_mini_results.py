@@ -301,3 +301,44 @@ def test_git_commit_ignores_the_files_the_report_writes(tmp_path):
     assert not results.git_commit(tmp_path).endswith("local changes")
     (tmp_path / "run.sh").write_text("v2\n")
     assert results.git_commit(tmp_path).endswith(" + local changes")
+
+
+def test_departure_lines_name_the_generation_settings(tmp_path):
+    """RESULTS.md's small-data settings are read from the SFT runs' resolved configs: input
+    noise and guided attention of the generation run, the prompt policy of both."""
+    for name, extra in (
+        (
+            "lm_sft_asr_s2tt_st",
+            {
+                "data": {
+                    "tasks": ["asr", "s2tt"],
+                    "build": {"prompt_index": 0, "prompt_lang": "data"},
+                }
+            },
+        ),
+        (
+            "lm_sft_tts_s2st_st",
+            {
+                "data": {"tasks": ["tts", "s2st"], "speech_target_noise": 0.5},
+                "guided_attention": {
+                    "weight": 3.0,
+                    "sigma": 0.2,
+                    "layers": [2],
+                    "heads": [0, 1],
+                    "tasks": ["tts"],
+                },
+            },  # fmt: skip
+        ),
+    ):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "system.yaml").write_text(yaml.safe_dump({"system": ST, "stage": "sft"}))
+        (d / "config.yaml").write_text(yaml.safe_dump({"stage": "sft", **extra}))
+    (line,) = results.departure_lines(tmp_path, ST)
+    assert "tts/s2st SFT: each input code of the speech target replaced by a random code with " \
+        "probability 0.5 (`speech_target_noise`; labels unchanged)" in line  # fmt: skip
+    assert (
+        "guided attention in tts SFT (`guided_attention`: weight 3.0, sigma 0.2, layers [2], "
+        "heads [0, 1]; not in the paper)" in line
+    )
+    assert "SFT prompts: entry 0 of each task's bank in the utterance's language" in line

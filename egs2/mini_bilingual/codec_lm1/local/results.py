@@ -101,7 +101,7 @@ def departure_lines(exp: Path, system: str) -> list[str]:
 
     from espnet_codec_lm.metrics.report import collect
 
-    build, repeats, rows_init, noise = {}, {}, set(), {}
+    build, repeats, rows_init, noise, guided = {}, {}, set(), {}, {}
     for run in sft_runs(exp, "cpt").get(system, []) + sft_runs(exp).get(system, []):
         cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) or {}
         data = cfg.get("data") or {}
@@ -110,6 +110,9 @@ def departure_lines(exp: Path, system: str) -> list[str]:
             repeats.update(data.get("task_repeats") or {})
             if data.get("speech_target_noise"):
                 noise[run.name] = (data["speech_target_noise"], data.get("tasks") or [])
+            ga = cfg.get("guided_attention") or {}
+            if ga.get("weight"):
+                guided[run.name] = ga
         if (cfg.get("model") or {}).get("init") == "text_llm":
             rows_init.add((cfg.get("model") or {}).get("new_rows_init"))
     out = []
@@ -132,6 +135,12 @@ def departure_lines(exp: Path, system: str) -> list[str]:
         out.append(
             f"{'/'.join(tasks)} SFT: each input code of the speech target replaced by a random "
             f"code with probability {p} (`speech_target_noise`; labels unchanged)"
+        )
+    for ga in {yaml.safe_dump(g, sort_keys=True): g for g in guided.values()}.values():
+        out.append(
+            f"guided attention in {'/'.join(ga.get('tasks') or [])} SFT (`guided_attention`: "
+            f"weight {ga['weight']}, sigma {ga.get('sigma')}, layers {ga.get('layers')}, heads "
+            f"{ga.get('heads')}; not in the paper)"
         )
     if build.get("sft_speaker_prompt_s") is not None and build["sft_speaker_prompt_s"] != 3.0:
         out.append(
