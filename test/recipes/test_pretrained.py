@@ -77,25 +77,53 @@ def test_transcribes_held_out_test_utterances(system, held_out):
     assert cer <= CER_ASR, list(zip([u.text for u, _ in pairs], hyps))
 
 
-def test_speech_it_synthesises_has_the_reference_duration(system, held_out):
-    """TTS of 4 test sentences in the voice of another test utterance of the same speaker: the
-    speech ends on its own near the reference's length. (Its own ASR cannot read it yet: TTS
-    CER ~100% on the test set, doc/mini_recipe.md; so that is not asserted.)"""
+@pytest.fixture(scope="module")
+def synthesised(held_out):
+    """TTS of the first 10 English and 10 Mandarin test sentences, each in the voice of another
+    test utterance of the same speaker: ``(utterance, reference wav, generated wav)``."""
     from espnet_codec_lm.data.espeak import synthesize
     from espnet_codec_lm.data.mini_corpus import SAMPLE_RATE
 
-    pairs, test = held_out
+    _, test = held_out
     tts = _load("tts")
-    ratios = []
-    for u, ref in pairs[:2] + pairs[5:7]:
+    picked = [u for u in test if u.lang == "en"][:10] + [u for u in test if u.lang == "zh"][:10]
+    out = []
+    for u in picked:
         other = next(t for t in test if t.spk == u.spk and t.utt_id != u.utt_id)
         prompt = synthesize(other.text, other.lang, other.voice, SAMPLE_RATE)
         wav = tts.tts(u.text, prompt, SAMPLE_RATE, lang=u.lang)
         assert np.isfinite(wav).all()
-        ratios.append(len(wav) / len(ref))
+        out.append((u, synthesize(u.text, u.lang, u.voice, SAMPLE_RATE), wav))
+    return out
+
+
+def test_speech_it_synthesises_has_the_reference_duration(synthesised):
+    """The generated speech ends on its own near the reference's length."""
+    ratios = [len(wav) / len(ref) for _, ref, wav in synthesised]
     assert np.median(ratios) == pytest.approx(1.0, abs=0.6), ratios
+
+
+def test_it_recognises_the_speech_it_synthesises(system, synthesised):
+    """Its own ASR reads the generated speech closer to the sentence asked for than to the other
+    test sentences of the same language: the speech follows the text (it is still far from
+    intelligible: TTS WER / CER ~66 / 71% on the test set, doc/mini_recipe.md)."""
+    from espnet_codec_lm.data.mini_corpus import SAMPLE_RATE
+
+    hyps = [system.asr(wav, SAMPLE_RATE, lang=u.lang) for u, _, wav in synthesised]
+    own, others = [], []
+    for i, (u, _, _) in enumerate(synthesised):
+        same_lang = [v for v, _, _ in synthesised if v.lang == u.lang and v.utt_id != u.utt_id]
+        own.append(_cer([u.text], [hyps[i]], [u.lang]))
+        others.append(np.mean([_cer([v.text], [hyps[i]], [u.lang]) for v in same_lang]))
+    detail = [(u.text, h) for (u, _, _), h in zip(synthesised, hyps)]
+    assert np.mean(own) <= CER_TTS, detail
+    assert np.mean(own) <= 0.9 * np.mean(others), (np.mean(own), np.mean(others), detail)
 
 
 # measured on these 10 utterances: CER 9.0% with the pack of 2026-12-05 (two SFT runs; the test
 # set: WER 8.2%, CER 3.1%); the previous joint-SFT pack measured 60.8%; random output > 100%
 CER_ASR = 20.0
+# measured on these 20 utterances with the pack of 2026-12-05 (guided attention): mean CER 69.3%
+# against the sentence asked for, 92.7% against the other sentences; before guided attention the
+# own ASR could not read the speech (TTS CER ~100% on the test set), so this was not asserted
+CER_TTS = 80.0
