@@ -323,6 +323,7 @@ model_args() { # model_args INIT: the model.* overrides of an LM run starting fr
     echo "model.num_streams=1"
     echo "model.new_rows_init=matched"
     echo "model.dual.acoustic_streams=${n_q}"
+    echo "guided_attention.weight=0" # a config's guided attention is for the codec LM's heads
     echo "data.build.frame_rate=${ust_rate}"
     echo "data.acoustic.codes=$(yaml_list "${dumpdir}/codes/${train_set}/codes.scp")"
     echo "data.acoustic.valid_codes=$(yaml_list "${dumpdir}/codes/${valid_set}/codes.scp")"
