@@ -319,11 +319,10 @@ model_args() { # model_args INIT: the model.* overrides of an LM run starting fr
   fi
   # the codec whose codebooks a config's model.new_rows_init: codec reads (text_llm init only)
   [ "$1" = text_llm ] && echo "model.codec_dir=${codec_dir}"
-  if [ "${lm_kind}" = dual ]; then # USTokens in (one stream), the codec's n_q codebooks out
-    echo "model.num_streams=1"
-    echo "model.new_rows_init=matched"
+  if [ "${lm_kind}" = dual ]; then # USTokens in (one stream), the codec's n_q codebooks out;
+    # no guided attention (a config's is for the codec LM's heads; its speech: the acoustic decoder)
+    printf '%s\n' model.num_streams=1 model.new_rows_init=matched guided_attention.weight=0
     echo "model.dual.acoustic_streams=${n_q}"
-    echo "guided_attention.weight=0" # a config's guided attention is for the codec LM's heads
     echo "data.build.frame_rate=${ust_rate}"
     echo "data.acoustic.codes=$(yaml_list "${dumpdir}/codes/${train_set}/codes.scp")"
     echo "data.acoustic.valid_codes=$(yaml_list "${dumpdir}/codes/${valid_set}/codes.scp")"
