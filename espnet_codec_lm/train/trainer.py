@@ -283,7 +283,8 @@ class Trainer:
         extra = {}
         if self.guided is not None:
             align = all_reduce_sum(align, self.env)
-            extra["loss/align"] = float(align[0] / align[1]) if align[1] else math.nan
+            if align[1]:  # a step without aligned frames logs no key (as LossStats: no NaN)
+                extra["loss/align"] = float(align[0] / align[1])
         dt = time.perf_counter() - t0
         self.step += 1
         self.positions_seen += global_positions
