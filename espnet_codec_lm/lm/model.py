@@ -82,7 +82,7 @@ class SpeechLMOutput:
     extra_logits: torch.Tensor | None = None
     past_key_values: Any = None
     hidden_states: torch.Tensor | None = None
-    #: per layer ``[B, heads, T, past + T]`` attention probabilities (``return_attentions``)
+    #: ``[B, heads, T, past + T]`` attention probabilities per probed layer (``return_attentions``)
     attentions: tuple[torch.Tensor, ...] | None = None
 
     def head_losses(self) -> dict[str, float]:
@@ -205,9 +205,10 @@ class SpeechLM(nn.Module):
             label_weights: ``[B, T]`` float, a weight per position for all its targets; the
                 summed losses and counts are then weighted (``loss = sum w*nll / sum w``).
                 ``token_loss`` stays unweighted.
-            return_attentions: also return each layer's attention probabilities
-                ``[B, heads, T, past + T]`` (needs the eager attention implementation:
-                ``model.lm.set_attn_implementation("eager")``; the trainer's guided attention).
+            return_attentions: also return attention probabilities ``[B, heads, T, past + T]``:
+                one per layer that :meth:`probe_attention` chose, holding its chosen heads (the
+                trainer's guided attention); with the eager attention implementation, every
+                layer's and head's.
         """
         if tokens.dim() == 2:
             tokens = tokens.unsqueeze(-1)
@@ -231,8 +232,8 @@ class SpeechLM(nn.Module):
         if return_attentions:
             if not out.attentions or any(a is None for a in out.attentions):
                 raise SpeechLMError(
-                    "return_attentions needs the eager attention implementation "
-                    "(model.lm.set_attn_implementation('eager'))"
+                    "return_attentions needs attention layers that report probabilities "
+                    "(SpeechLM.probe_attention, or the eager attention implementation)"
                 )
             result.attentions = tuple(out.attentions)
         if labels is not None:
@@ -335,6 +336,23 @@ class SpeechLM(nn.Module):
         result.detail_names = self.detail_names
         if token_loss is not None:
             result.token_loss = token_loss.view(*labels.shape[:2], lay.num_streams)
+
+    def probe_attention(self, layers: list[int], heads: list[int]) -> None:
+        """Run every layer with SDPA, and let ``heads`` of ``layers`` report their attention
+        probabilities when ``forward(return_attentions=True)`` asks (lm/attention_probe.py).
+        Saved checkpoints keep the default attention."""
+        from espnet_codec_lm.lm.attention_probe import probe_heads
+
+        n_layers, n_heads = self.lm.config.num_hidden_layers, self.lm.config.num_attention_heads
+        bad = [x for x in layers if not 0 <= x < n_layers] + [
+            x for x in heads if not 0 <= x < n_heads
+        ]
+        if bad or not layers or not heads:
+            raise SpeechLMError(
+                f"layers {layers} / heads {heads} empty or out of range for a model of "
+                f"{n_layers} layers x {n_heads} heads"
+            )
+        probe_heads(self.lm, layers, heads)
 
     # --- save / load ------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, tokenizer=None) -> None:

@@ -108,9 +108,10 @@ class GuidedAttentionConfig:
     token ``n`` of ``N`` near the diagonal, ``penalty_j = 1 - sum_n a[j, n] G[j, n]``, ``G =
     exp(-(n/N - j/T)^2 / (2 sigma^2))``; attention outside the text counts as misplaced. The
     penalty is summed over frames, times ``weight``, and normalised with the cross-entropy (per
-    target: a frame has L' targets). Needs the eager attention (set by the trainer) and
-    ``data.kind`` tasks or shards. Why: at toy scale the model otherwise learns to continue
-    speech and loses its place in the text (doc/mini_recipe.md)."""
+    target: a frame has L' targets). The trainer lets the chosen heads report their attention
+    (SpeechLM.probe_attention: SDPA everywhere). Needs ``data.kind`` tasks or shards. Why: at
+    toy scale the model otherwise learns to continue speech and loses its place in the text
+    (doc/mini_recipe.md)."""
 
     weight: float = 0.0
     sigma: float = 0.2

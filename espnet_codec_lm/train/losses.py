@@ -49,7 +49,7 @@ def forward_batch(
     model: torch.nn.Module, batch: Mapping[str, torch.Tensor], return_attentions: bool = False
 ):
     """The model on a micro-batch, with labels and per-position losses (SpeechLM's signature);
-    ``return_attentions``: with each layer's attention probabilities (guided attention)."""
+    ``return_attentions``: with the probed heads' attention probabilities (guided attention)."""
     kwargs = {"return_attentions": True} if return_attentions else {}
     if batch.get("loss_weights") is not None:
         kwargs["label_weights"] = batch["loss_weights"]
@@ -68,27 +68,26 @@ def forward_batch(
 def guided_attention_sum(
     attentions: Sequence[torch.Tensor],
     spans: torch.Tensor,
-    layers: Sequence[int],
-    heads: Sequence[int],
     sigma: float,
 ) -> tuple[torch.Tensor, int]:
     """``(sum of penalties, frames)`` of the guided attention (train/config.py
-    GuidedAttentionConfig) over ``spans`` ``[N, 5]`` = (row, text_lo, text_hi, speech_lo,
-    speech_hi) of a packed micro-batch (tasks/packing.py alignment_span). A frame's penalty is
-    averaged over the chosen (layer, head) pairs, so it lies in [0, 1]."""
-    dev = attentions[0].device
+    GuidedAttentionConfig). ``attentions``: one ``[B, heads, T, T]`` tensor per guided layer,
+    holding the guided heads' probabilities (SpeechLM.probe_attention); ``spans`` ``[N, 5]`` =
+    (row, text_lo, text_hi, speech_lo, speech_hi) of a packed micro-batch (tasks/packing.py
+    alignment_span). A frame's penalty is averaged over the (layer, head) pairs, so it lies in
+    [0, 1]."""
     total = attentions[0].new_zeros((), dtype=torch.float32)
     frames = 0
-    head_idx = torch.as_tensor(list(heads), device=dev)
     for b, t_lo, t_hi, s_lo, s_hi in spans.tolist():
         n_text, n_frames = t_hi - t_lo, s_hi - s_lo
+        dev = attentions[0].device
         j = (torch.arange(n_frames, device=dev, dtype=torch.float32) + 0.5) / n_frames
         n = (torch.arange(n_text, device=dev, dtype=torch.float32) + 0.5) / n_text
         prior = torch.exp(-((n[None, :] - j[:, None]) ** 2) / (2 * sigma**2))  # [T, N]
-        for layer in layers:
-            a = attentions[layer][b].index_select(0, head_idx)[:, s_lo:s_hi, t_lo:t_hi]
+        for probs in attentions:
+            a = probs[b, :, s_lo:s_hi, t_lo:t_hi]
             on_diagonal = (a.float() * prior).sum(-1)  # [heads, T]
-            total = total + (1.0 - on_diagonal).mean(0).sum() / len(layers)
+            total = total + (1.0 - on_diagonal).mean(0).sum() / len(attentions)
         frames += n_frames
     return total, frames
 

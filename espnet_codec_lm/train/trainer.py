@@ -27,6 +27,7 @@ import torch
 import yaml
 
 from espnet_codec_lm.config import ConfigError, check_resume_config, dump_config
+from espnet_codec_lm.lm.model import SpeechLMError
 from espnet_codec_lm.train.checkpoint import (
     CheckpointManager,
     load_model_weights,
@@ -101,20 +102,15 @@ class _StopRequest(StopRequest):
 
 
 def prepare_guided_attention(model: torch.nn.Module, cfg) -> None:
-    """Check the guided attention's layers and heads against ``model`` (a SpeechLM) and switch
-    its transformer to the eager attention, the one that returns attention probabilities."""
-    lm = getattr(model, "lm", None)
-    if lm is None or not hasattr(lm, "set_attn_implementation"):
+    """Let the guided attention's heads and layers of ``model`` (a SpeechLM) report their
+    attention probabilities (SpeechLM.probe_attention: SDPA everywhere, the probabilities of
+    those heads only)."""
+    if not hasattr(model, "probe_attention"):
         raise ConfigError("guided_attention needs a SpeechLM (a transformers model inside)")
-    n_layers, n_heads = lm.config.num_hidden_layers, lm.config.num_attention_heads
-    bad = [x for x in cfg.layers if not 0 <= x < n_layers]
-    bad += [x for x in cfg.heads if not 0 <= x < n_heads]
-    if bad:
-        raise ConfigError(
-            f"guided_attention: layers {cfg.layers} / heads {cfg.heads} out of range for a "
-            f"model of {n_layers} layers x {n_heads} heads"
-        )
-    lm.set_attn_implementation("eager")
+    try:
+        model.probe_attention(list(cfg.layers), list(cfg.heads))
+    except SpeechLMError as e:
+        raise ConfigError(f"guided_attention: {e}") from None
 
 
 def accumulation_steps(global_sequences: int, micro_batch: int, world_size: int) -> int:
@@ -258,12 +254,10 @@ class Trainer:
                 loss = out["loss_sum"].sum()
                 if g is not None:
                     spans = mb["align_spans"]
-                    penalty, frames = guided_attention_sum(
-                        raw.attentions, spans, g.layers, g.heads, g.sigma
-                    )
+                    penalty, frames = guided_attention_sum(raw.attentions, spans, g.sigma)
                     loss = loss + g.weight * penalty
                     align += torch.tensor([float(penalty.detach()), float(frames)])
-                    del raw  # the attention maps of every layer
+                    del raw  # the guided heads' attention maps
             (loss * scale).backward()
             stats.add(out, mb)
         grad_norm = torch.nn.utils.clip_grad_norm_(

@@ -92,22 +92,31 @@ def test_guided_attention_penalty_by_hand():
     from espnet_codec_lm.train.losses import guided_attention_sum
 
     T = 10
-    attn = torch.zeros(2, 1, 2, T, T)  # layers, rows, heads, queries, keys
+    attn = torch.zeros(2, 1, 2, T, T)  # layers, rows, guided heads, queries, keys
     attn[1, 0, 0, 4:6, 1] = 1.0  # layer 1, head 0: frames 0-1 read text token 0
     attn[1, 0, 0, 6:8, 2] = 1.0  # frames 2-3 read text token 1
     attn[1, 0, 1, 4:8, 9] = 1.0  # head 1 looks outside the text
-    attn[0] = 0.5  # layer 0 is not chosen
+    attn[0] = 0.5  # layer 0: every key 0.5 (not a distribution; the penalty is linear in it)
     attn.requires_grad_(True)
     spans = torch.tensor([[0, 1, 3, 4, 8]])  # row 0, text [1, 3), frames [4, 8)
     sigma = 0.2
     # frame j's centre (j + 0.5) / 4, token n's (n + 0.5) / 2: 0.125 / 0.25, 0.375 / 0.25, ...
     on_diag = math.exp(-(0.125**2) / (2 * sigma**2))
-    total, frames = guided_attention_sum(list(attn), spans, [1], [0, 1], sigma)
+    total, frames = guided_attention_sum([attn[1]], spans, sigma)  # layer 1, heads 0 and 1
     assert frames == 4
     assert float(total) == pytest.approx(4 * ((1 - on_diag) + 1.0) / 2, rel=1e-6)
-    total0, _ = guided_attention_sum(list(attn), spans, [1], [0], sigma)
+    total0, _ = guided_attention_sum([attn[1, :, :1]], spans, sigma)  # head 0 only
     assert float(total0) == pytest.approx(4 * (1 - on_diag), rel=1e-6)
-    total0.backward()  # differentiable in the attention; only the chosen layer gets a gradient
+    total0.backward()  # differentiable in the attention of the guided head
     assert attn.grad[0].abs().sum() == 0 and attn.grad[1, 0, 0, 4:8, 1:3].abs().sum() > 0
-    empty, n = guided_attention_sum(list(attn), torch.zeros(0, 5, dtype=torch.long), [1], [0], 0.2)
+    assert attn.grad[1, 0, 1].abs().sum() == 0
+    both, _ = guided_attention_sum([attn[1, :, :1], attn[0, :, :1]], spans, sigma)  # 2 layers
+    # layer 0 puts 0.5 on both text tokens: frame j pays 1 - 0.5 * (G[j, 0] + G[j, 1])
+    g = [
+        [math.exp(-(((n + 0.5) / 2 - (j + 0.5) / 4) ** 2) / (2 * sigma**2)) for n in (0, 1)]
+        for j in range(4)
+    ]
+    layer0 = sum(1 - 0.5 * (g0 + g1) for g0, g1 in g)
+    assert float(both) == pytest.approx((4 * (1 - on_diag) + layer0) / 2, rel=1e-6)
+    empty, n = guided_attention_sum([attn[1]], torch.zeros(0, 5, dtype=torch.long), 0.2)
     assert float(empty) == 0.0 and n == 0
