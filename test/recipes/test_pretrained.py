@@ -106,7 +106,7 @@ def test_speech_it_synthesises_has_the_reference_duration(synthesised):
 def test_it_recognises_the_speech_it_synthesises(system, synthesised):
     """Its own ASR reads the generated speech closer to the sentence asked for than to the other
     test sentences of the same language: the speech follows the text (it is still far from
-    intelligible: TTS WER / CER ~66 / 71% on the test set, doc/mini_recipe.md)."""
+    intelligible: TTS WER / CER ~60 / 37% on the test set, doc/mini_recipe.md)."""
     from espnet_codec_lm.data.mini_corpus import SAMPLE_RATE
 
     hyps = [system.asr(wav, SAMPLE_RATE, lang=u.lang) for u, _, wav in synthesised]
@@ -117,13 +117,14 @@ def test_it_recognises_the_speech_it_synthesises(system, synthesised):
         others.append(np.mean([_cer([v.text], [hyps[i]], [u.lang]) for v in same_lang]))
     detail = [(u.text, h) for (u, _, _), h in zip(synthesised, hyps)]
     assert np.mean(own) <= CER_TTS, detail
-    assert np.mean(own) <= 0.9 * np.mean(others), (np.mean(own), np.mean(others), detail)
+    assert np.mean(own) <= 0.7 * np.mean(others), (np.mean(own), np.mean(others), detail)
 
 
 # measured on these 10 utterances: CER 9.0% with the pack of 2026-12-05 (two SFT runs; the test
 # set: WER 8.2%, CER 3.1%); the previous joint-SFT pack measured 60.8%; random output > 100%
 CER_ASR = 20.0
-# measured on these 20 utterances with the pack of 2026-12-05 (guided attention): mean CER 69.3%
-# against the sentence asked for, 92.7% against the other sentences; before guided attention the
-# own ASR could not read the speech (TTS CER ~100% on the test set), so this was not asserted
-CER_TTS = 80.0
+# measured on these 20 utterances with the pack of 2026-12-06 (3,000 guided generation steps):
+# mean CER 48.7% against the sentence asked for, 97.8% against the other sentences (the pack of
+# 2026-12-05, 1,500 steps: 69.3% / 92.7%); before guided attention the own ASR could not read
+# the speech (TTS CER ~100% on the test set), so this was not asserted
+CER_TTS = 65.0
