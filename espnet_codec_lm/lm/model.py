@@ -341,6 +341,7 @@ class SpeechLM(nn.Module):
         """Run every layer with SDPA, and let ``heads`` of ``layers`` report their attention
         probabilities when ``forward(return_attentions=True)`` asks (lm/attention_probe.py).
         Saved checkpoints keep the default attention."""
+        # lazy: imports transformers and registers an attention there, only when probing
         from espnet_codec_lm.lm.attention_probe import probe_heads
 
         n_layers, n_heads = self.lm.config.num_hidden_layers, self.lm.config.num_attention_heads
