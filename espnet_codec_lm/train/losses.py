@@ -76,11 +76,11 @@ def guided_attention_sum(
     (row, text_lo, text_hi, speech_lo, speech_hi) of a packed micro-batch (tasks/packing.py
     alignment_span). A frame's penalty is averaged over the (layer, head) pairs, so it lies in
     [0, 1]."""
+    dev = attentions[0].device
     total = attentions[0].new_zeros((), dtype=torch.float32)
     frames = 0
     for b, t_lo, t_hi, s_lo, s_hi in spans.tolist():
         n_text, n_frames = t_hi - t_lo, s_hi - s_lo
-        dev = attentions[0].device
         j = (torch.arange(n_frames, device=dev, dtype=torch.float32) + 0.5) / n_frames
         n = (torch.arange(n_text, device=dev, dtype=torch.float32) + 0.5) / n_text
         prior = torch.exp(-((n[None, :] - j[:, None]) ** 2) / (2 * sigma**2))  # [T, N]
