@@ -29,7 +29,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -499,8 +498,6 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging("demo")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own start-up probes
-    # transformers' notice about its own Qwen2 internals, repeated on every request
-    warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
     try:
         import gradio  # noqa: F401
     except ImportError:

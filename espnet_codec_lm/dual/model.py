@@ -35,7 +35,14 @@ from torch import nn
 
 from espnet_codec_lm.config import config_from_dict
 from espnet_codec_lm.dual.config import DualConfig
-from espnet_codec_lm.lm.model import SpeechLM, SpeechLMError, SpeechLMOutput, _replace_dir
+from espnet_codec_lm.lm.model import (
+    SpeechLM,
+    SpeechLMError,
+    SpeechLMOutput,
+    _replace_dir,
+    hf_body_forward,
+    returned_cache,
+)
 from espnet_codec_lm.lm.vocab import IGNORE_ID
 from espnet_codec_lm.utils.fileio import read_json_object, umask_modes
 
@@ -153,11 +160,12 @@ class AcousticDecoder(nn.Module):
         self, embeds: torch.Tensor, attention_mask: torch.Tensor, position_ids, cache=None
     ) -> tuple[torch.Tensor, torch.Tensor, object]:
         """Main and parallel-head logits at the last position, and the cache."""
-        out = self.body(
+        out = hf_body_forward(
+            self.body,
+            cache=cache,
             inputs_embeds=embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=cache,
             use_cache=True,
         )
         last = out.last_hidden_state[:, -1]
@@ -166,7 +174,7 @@ class AcousticDecoder(nn.Module):
             if len(self.extra_heads)
             else last.new_zeros(len(last), 0, self.codebook_size)
         )
-        return self.main_head(last).float(), extra.float(), out.past_key_values
+        return self.main_head(last).float(), extra.float(), returned_cache(out)
 
     @torch.no_grad()
     def generate(

@@ -32,6 +32,8 @@ Design (SPEC section 2; id ranges in :mod:`espnet_codec_lm.lm.vocab`):
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import json
 import os
 import pickle
@@ -57,6 +59,25 @@ FORMAT_VERSION = 1
 
 class SpeechLMError(ValueError):
     """A checkpoint / base model / input problem, reported on one line naming the path."""
+
+
+@functools.cache
+def _cache_kwarg(forward_type: type) -> str:
+    """The KV-cache keyword of a transformers base model: ``cache`` since 5.x (the old
+    ``past_key_values`` warns there and goes in 5.40), ``past_key_values`` before."""
+    params = inspect.signature(forward_type.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def hf_body_forward(body: nn.Module, cache=None, **kwargs):
+    """``body(**kwargs)`` with the KV cache under the name this transformers version takes."""
+    return body(**kwargs, **{_cache_kwarg(type(body)): cache})
+
+
+def returned_cache(out) -> Any:
+    """The KV cache of a transformers model output (``cache``, or ``past_key_values`` before 5.x)."""
+    fields = getattr(out, "__dataclass_fields__", {})
+    return out.cache if "cache" in fields else out.past_key_values
 
 
 @dataclass
@@ -216,17 +237,18 @@ class SpeechLM(nn.Module):
             raise SpeechLMError(
                 f"tokens must be [B, T, {self.num_streams}], got {tuple(tokens.shape)}"
             )
-        out = self.lm.model(
+        out = hf_body_forward(
+            self.lm.model,
+            cache=past_key_values,
             inputs_embeds=self.embed(tokens),
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             use_cache=use_cache,  # explicit: the config default (True) would disable packing
             output_attentions=return_attentions,
         )
         hidden = out.last_hidden_state
         result = SpeechLMOutput(
-            past_key_values=out.past_key_values if use_cache else None,
+            past_key_values=returned_cache(out) if use_cache else None,
             hidden_states=hidden if return_hidden else None,
         )
         if return_attentions:
@@ -280,11 +302,14 @@ class SpeechLM(nn.Module):
             w = flat_w.index_select(0, idx)
             return (nll * w).sum(), w.sum()
 
+        # [B, T, L'] filled through a flat view: the output itself is no view (FSDP2 warns on
+        # views among a module's outputs)
         token_loss = (
-            flat_h.new_zeros(flat_y.shape[0], lay.num_streams, dtype=torch.float32)
+            flat_h.new_zeros(*labels.shape[:2], lay.num_streams, dtype=torch.float32)
             if return_token_loss
             else None
         )
+        flat_token_loss = token_loss.view(-1, lay.num_streams) if return_token_loss else None
 
         # main head: only positions with a target (no [B, T, V] logits for ignored positions)
         y0 = flat_y[:, 0]
@@ -299,7 +324,7 @@ class SpeechLM(nn.Module):
         detail = [nll0.detach().masked_fill(is_cb1, 0.0).sum()]
         detail_counts = [(~is_cb1).sum()]
         if token_loss is not None:
-            token_loss[idx, 0] = nll0
+            flat_token_loss[idx, 0] = nll0
 
         # parallel heads: speech targets only; every head runs (maybe on 0 rows) so that
         # DDP/FSDP see a gradient for every parameter on every rank
@@ -318,7 +343,7 @@ class SpeechLM(nn.Module):
             sums.append(s_k)
             counts.append(c_k)
             if token_loss is not None:
-                token_loss[idx_k, k] = nll_k
+                flat_token_loss[idx_k, k] = nll_k
 
         result.loss_sum = torch.stack(sums)
         result.count = torch.stack(counts)
@@ -334,8 +359,7 @@ class SpeechLM(nn.Module):
             [torch.stack(detail_counts), is_cb1.sum()[None], result.count[1:]]
         )
         result.detail_names = self.detail_names
-        if token_loss is not None:
-            result.token_loss = token_loss.view(*labels.shape[:2], lay.num_streams)
+        result.token_loss = token_loss
 
     def probe_attention(self, layers: list[int], heads: list[int]) -> None:
         """Run every layer with SDPA, and let ``heads`` of ``layers`` report their attention

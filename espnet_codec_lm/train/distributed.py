@@ -71,7 +71,12 @@ def enable_activation_checkpointing(model: torch.nn.Module) -> int:
     n = 0
     for m in model.modules():
         if isinstance(m, PreTrainedModel) and m.supports_gradient_checkpointing:
-            m.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            if hasattr(m, "activation_checkpointing_enable"):  # transformers >= 5.x
+                m.activation_checkpointing_enable({"use_reentrant": False})
+            else:  # the name before (deprecated in 5.x, gone in 6)
+                m.gradient_checkpointing_enable(
+                    gradient_checkpointing_kwargs={"use_reentrant": False}
+                )
             n += 1
             break  # the outermost one covers its children
     if n == 0:

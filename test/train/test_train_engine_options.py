@@ -55,6 +55,6 @@ def test_activation_checkpointing_is_switched_on(tiny_base):
     model, _ = build_speech_lm(
         SpeechLMConfig(init="text_llm", base_llm=str(tiny_base), codebook_size=16)
     )
-    assert not model.lm.is_gradient_checkpointing
+    assert not model.lm.model.gradient_checkpointing
     enable_activation_checkpointing(model)
-    assert model.lm.is_gradient_checkpointing
+    assert model.lm.model.gradient_checkpointing
