@@ -121,6 +121,9 @@ def test_findings_add_the_held_out_loss_verdict():
     assert paras[5].endswith("by this measure it holds.")  # ASR: TL 1.60 < NI 3.35
     # every TTS unintelligible: the decoded metric decides nothing, the loss still speaks
     assert "Not decided by the decoded metric: no system's speech is intelligible" in paras[2]
+    # ... and S2ST (the same speech head, the same judge) is not decided by ASR-BLEU either
+    assert "Not decided by the decoded metric: the judge reads none" in paras[3]
+    assert "Not decided by the decoded metric: the judge reads none" in paras[4]
     v[TL]["loss_tts"] = 4.65  # a system without CPT below Speech CPT
     paras = [p for p in findings.findings_lines(v, ALL) if p]
     assert paras[2].endswith("by this measure it does not hold.")

@@ -201,6 +201,20 @@ def _tts_cpt(values, ran) -> str:
     return _paragraph(title, paper, here, verdict, _cpt_vs_rest(values, ran, "tts"))
 
 
+def _unreadable(values, systems) -> str:
+    """The "not decided" verdict of an S2ST finding when the judge reads none of these systems'
+    TTS (their S2ST speech comes from the same speech head): "" otherwise."""
+    rates = [
+        values[s][k] for s in systems for k in ("tts_wer", "tts_cer") if k in values.get(s, {})
+    ]
+    if not rates or min(rates) < UNINTELLIGIBLE:
+        return ""
+    return (
+        "Not decided by the decoded metric: the judge reads none of these systems' speech (every "
+        f"TTS WER / CER >= {UNINTELLIGIBLE:g}%), so ASR-BLEU differences are noise."
+    )
+
+
 def _cpt_vs_rest(values, ran, task: str) -> str:
     """The loss sentence for "every CPT system beats every system without CPT"."""
     systems = [s for s in (NI, TL, SP, ST) if s in ran]
@@ -232,7 +246,9 @@ def _s2st_converge(values, ran) -> str:
         return _paragraph(title, paper, here, f"Not checked without the non-CPT systems; {note}.")
     low = all(values[s]["s2st"] < NEAR_ZERO_BLEU for s in base)
     high = cpt and all(values[s]["s2st"] > max(values[b]["s2st"] for b in base) for s in cpt)
-    if low and high:
+    if undecided := _unreadable(values, [*base, *cpt]):
+        verdict = undecided
+    elif low and high:
         verdict = f"Holds at this scale (no-CPT systems below {NEAR_ZERO_BLEU:g} ASR-BLEU)."
     elif high:
         verdict = "Holds in part: CPT systems are better, but the others do learn S2ST here."
@@ -250,14 +266,11 @@ def _pair(
         if len(have) < 2:
             return _paragraph(title, paper, here, f"Not checked: needs {a} and {b}.")
         better = values[a][key] < values[b][key] if lower else values[a][key] > values[b][key]
+        verdict = "Holds at this scale." if better else "Does not hold at this scale."
+        if task == "s2st":  # scored on generated speech
+            verdict = _unreadable(values, (a, b)) or verdict
         loss = _loss_note(values, (b, a), task, lambda h: h[a] < h[b]) if task else ""
-        return _paragraph(
-            title,
-            paper,
-            here,
-            "Holds at this scale." if better else "Does not hold at this scale.",
-            loss,
-        )
+        return _paragraph(title, paper, here, verdict, loss)
 
     return check
 
