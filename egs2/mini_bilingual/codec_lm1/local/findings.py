@@ -189,8 +189,7 @@ def _tts_cpt(values, ran) -> str:
     if not cpt or not base:
         return _paragraph(title, paper, here, "Not checked: needs a CPT and a non-CPT system.")
     keys = [k for k in ("tts_wer", "tts_cer") if all(k in values[s] for s in [*cpt, *base])]
-    rates = [values[s][k] for s in [*cpt, *base] for k in keys]
-    if min(rates) >= UNINTELLIGIBLE:
+    if _unintelligible(values, [*cpt, *base], keys):
         verdict = (
             "Not decided by the decoded metric: no system's speech is intelligible (every TTS "
             f"WER / CER >= {UNINTELLIGIBLE:g}%)."
@@ -201,13 +200,17 @@ def _tts_cpt(values, ran) -> str:
     return _paragraph(title, paper, here, verdict, _cpt_vs_rest(values, ran, "tts"))
 
 
+def _unintelligible(values, systems, keys=("tts_wer", "tts_cer")) -> bool:
+    """Whether the judge reads none of these systems' TTS (every rate of ``keys`` they have is
+    at least UNINTELLIGIBLE; False without any)."""
+    rates = [values[s][k] for s in systems for k in keys if k in values.get(s, {})]
+    return bool(rates) and min(rates) >= UNINTELLIGIBLE
+
+
 def _unreadable(values, systems) -> str:
     """The "not decided" verdict of an S2ST finding when the judge reads none of these systems'
     TTS (their S2ST speech comes from the same speech head): "" otherwise."""
-    rates = [
-        values[s][k] for s in systems for k in ("tts_wer", "tts_cer") if k in values.get(s, {})
-    ]
-    if not rates or min(rates) < UNINTELLIGIBLE:
+    if not _unintelligible(values, systems):
         return ""
     return (
         "Not decided by the decoded metric: the judge reads none of these systems' speech (every "
@@ -258,8 +261,18 @@ def _s2st_converge(values, ran) -> str:
 
 
 def _pair(
-    key: str, a: str, b: str, title: str, paper: str, lower: bool, task: str = ""
+    key: str,
+    a: str,
+    b: str,
+    title: str,
+    paper: str,
+    lower: bool,
+    task: str = "",
+    on_speech: bool = False,
 ) -> Callable:
+    """A finding "a beats b on key"; ``on_speech``: key is scored on generated speech, so it
+    decides nothing when the judge reads neither system's speech."""
+
     def check(values, ran) -> str:
         have = [s for s in (a, b) if s in ran and key in values.get(s, {})]
         here = f"{key}: {_fmt(values, key, (b, a))}."
@@ -267,7 +280,7 @@ def _pair(
             return _paragraph(title, paper, here, f"Not checked: needs {a} and {b}.")
         better = values[a][key] < values[b][key] if lower else values[a][key] > values[b][key]
         verdict = "Holds at this scale." if better else "Does not hold at this scale."
-        if task == "s2st":  # scored on generated speech
+        if on_speech:
             verdict = _unreadable(values, (a, b)) or verdict
         loss = _loss_note(values, (b, a), task, lambda h: h[a] < h[b]) if task else ""
         return _paragraph(title, paper, here, verdict, loss)
@@ -356,6 +369,7 @@ FINDINGS: list[Callable] = [
         "ASR-BLEU 33.4 (Speech & Text CPT) vs 28.0 (Speech CPT).",
         False,
         task="s2st",
+        on_speech=True,
     ),
     _pair(
         "asr_wer",
